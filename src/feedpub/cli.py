@@ -1,0 +1,122 @@
+"""The ``feedpub`` command: build, check, serve, settings.
+
+Options are generated from the settings declaration, so the CLI, the
+environment and the server always agree on names, defaults and help.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__
+from .build import write_site
+from .corpus import Corpus, SeedsUnavailable, load
+from .settings import Settings, SettingsError, describe, env_name, setting_fields
+from .site import render_site
+
+F = TypeVar("F", bound=Callable[..., Any])
+_CLICK_TYPES: dict[str, Any] = {"Path": click.Path(path_type=Path), "int": int, "float": float, "str": str}
+
+
+def setting_options(*names: str) -> Callable[[F], F]:
+    """Add a CLI option for each named setting, with help and default taken from its declaration."""
+    fields = {spec.name: spec for spec in setting_fields()}
+
+    def decorate(func: F) -> F:
+        for name in reversed(names):
+            spec = fields[name]
+            kind = spec.type if isinstance(spec.type, str) else spec.type.__name__
+            help_text = f"{spec.metadata['help']} [env {env_name(name)}; default: {spec.default}]"
+            func = click.option(spec.metadata["cli"], name, type=_CLICK_TYPES[kind], default=None,
+                                help=help_text)(func)
+        return func
+
+    return decorate
+
+
+def _settings(options: dict[str, Any]) -> Settings:
+    try:
+        return Settings.load(options)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _load(settings: Settings) -> Corpus:
+    try:
+        return load(settings.seeds_dir, settings.max_file_bytes)
+    except SeedsUnavailable as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _report(corpus: Corpus) -> None:
+    for problem in corpus.problems:
+        click.echo(str(problem), err=True)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="feedpub")
+def main() -> None:
+    """Publish a directory of articles as RSS, Atom and JSON feeds per topic and provider."""
+
+
+@main.command()
+@setting_options("seeds_dir", "out_dir", "site_url", "site_title", "max_items", "language", "max_age")
+@click.option("--strict", is_flag=True, help="Exit 1 when any file was rejected.")
+def build(strict: bool, **options: Any) -> None:
+    """Write every feed, index.json and index.opml under the output directory."""
+    settings = _settings(options)
+    corpus = _load(settings)
+    _report(corpus)
+    site = render_site(corpus, settings)
+    for note in site.notes:
+        click.echo(f"warning: {note}", err=True)
+    report = write_site(site, settings.out_dir)
+    warnings = sum(1 for p in corpus.problems if p.severity == "warning")
+    click.echo(
+        f"{corpus.files} files: {len(corpus.articles)} published articles, {corpus.rejected} rejected, "
+        f"{warnings} warnings. {len(site.feeds)} feeds in {settings.out_dir}/: "
+        f"{report.written} files written, {report.unchanged} unchanged, {report.removed} removed."
+    )
+    if strict and corpus.rejected:
+        sys.exit(1)
+
+
+@main.command()
+@setting_options("seeds_dir")
+def check(**options: Any) -> None:
+    """Validate the articles only: one line per problem; exit 1 when a file is rejected."""
+    settings = _settings(options)
+    corpus = _load(settings)
+    _report(corpus)
+    click.echo(f"{corpus.files} files checked: {corpus.rejected} rejected, {len(corpus.problems)} problems.", err=True)
+    if corpus.rejected:
+        sys.exit(1)
+
+
+@main.command()
+@setting_options("seeds_dir", "site_url", "site_title", "max_items", "language", "max_age", "reload_interval")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+def serve(host: str, port: int, **options: Any) -> None:
+    """Serve the feeds with the development server (use gunicorn in production)."""
+    from .web import create_app
+
+    settings = _settings(options)
+    try:
+        app = create_app({name: value for name, value in options.items() if value is not None})
+    except SeedsUnavailable as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"Serving {settings.seeds_dir} on http://{host}:{port}/ (feeds under /feeds/)", err=True)
+    app.run(host=host, port=port, threaded=True)
+
+
+@main.command("settings")
+def show_settings() -> None:
+    """List every setting with its environment variable, option and default."""
+    for env, option, default, help_text in describe():
+        click.echo(f"{env:<26} {option or '-':<18} {default:<24} {help_text}")

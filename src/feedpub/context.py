@@ -1,0 +1,42 @@
+"""What every feed of one site shares: settings, URLs, titles and each entry's HTML."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .feeds import Feed, FeedKind
+from .model import Article
+from .settings import Settings
+
+
+class SiteContext:
+    """Per-build state shared by every feed: settings and each entry's HTML, made once."""
+
+    def __init__(self, settings: Settings, entry_html: Callable[[Article], str]) -> None:
+        self.settings = settings
+        self.entry_html = entry_html
+
+    def feed_url(self, path: str, suffix: str) -> str:
+        return f"{self.settings.feeds_url}{path}{suffix}"
+
+    def home_url(self, feed: Feed) -> str:
+        return self.settings.site_url + "/"
+
+    def title(self, feed: Feed) -> str:
+        return f"{self.settings.site_title} – {feed.spec.name}"
+
+    def description(self, feed: Feed) -> str:
+        site = self.settings.site_title
+        if feed.spec.kind is FeedKind.TOPIC:
+            return f"The latest {feed.spec.name} news, collected by {site}."
+        if feed.spec.kind is FeedKind.PROVIDER:
+            return f"The latest articles from {feed.spec.name} ({feed.spec.key}), collected by {site}."
+        return f"The latest articles collected by {site}."
+
+    def extra_links(self, feed: Feed, suffix: str) -> list[dict[str, str]]:
+        """Feed links besides self and alternate (the hook for hubs and archives)."""
+        return []
+
+    def json_extras(self, feed: Feed) -> dict[str, object]:
+        """Top-level JSON Feed keys besides the standard ones (the hook for hubs)."""
+        return {}

@@ -1,0 +1,163 @@
+"""Finding article files and assembling them into a corpus.
+
+Parsing is per file (:mod:`feedpub.parse`); this module decides which files
+count, removes duplicate URLs among published articles and collects every
+topic and provider so each gets a feed even when it has no published article.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .model import Article, Problem, Provider
+from .parse import ParseResult, parse_bytes
+
+SUFFIXES = frozenset({".md", ".markdown", ".txt"})
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """The published articles of a seeds directory, and what was wrong with the rest."""
+
+    articles: tuple[Article, ...]
+    topics: tuple[str, ...]
+    providers: Mapping[str, Provider]
+    problems: tuple[Problem, ...] = ()
+    files: int = 0
+    _rejected: frozenset[str] = field(default=frozenset(), repr=False)
+
+    @property
+    def rejected(self) -> int:
+        """How many files could not be published at all."""
+        return len(self._rejected)
+
+    @property
+    def newest(self) -> datetime:
+        """Date of the newest published article: the stand-in for "now" in empty feeds."""
+        return self.articles[0].published_at if self.articles else EPOCH
+
+
+def discover(root: Path) -> list[str]:
+    """Article files under ``root`` as sorted relative POSIX paths; hidden names and links out are skipped."""
+    found = []
+    real_root = os.path.realpath(root)
+    for directory, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            if name.startswith(".") or os.path.splitext(name)[1].lower() not in SUFFIXES:
+                continue
+            full = os.path.join(directory, name)
+            real = os.path.realpath(full)
+            if os.path.commonpath([real_root, real]) != real_root:
+                continue  # a link that leaves the seeds directory is never read
+            found.append(Path(os.path.relpath(full, root)).as_posix())
+    return sorted(found)
+
+
+def read_file(root: Path, relpath: str, max_bytes: int) -> ParseResult:
+    """Read and parse one file; I/O errors become problems like any other."""
+    display = (root / relpath).as_posix()
+    try:
+        with open(root / relpath, "rb") as handle:
+            raw = handle.read(max_bytes + 1)
+    except OSError as exc:
+        return ParseResult(display, None, (Problem(display, None, "error", f"cannot read: {exc.strerror}"),))
+    if len(raw) > max_bytes:
+        size = os.path.getsize(root / relpath)
+        message = f"file is {size:,} bytes, over the limit of {max_bytes:,} (FEEDPUB_MAX_FILE_BYTES)"
+        return ParseResult(display, None, (Problem(display, None, "error", message),))
+    return parse_bytes(display, raw, max_bytes)
+
+
+def load(root: Path, max_bytes: int) -> Corpus:
+    """Parse every article file under ``root``."""
+    return CorpusLoader(root, max_bytes).load()
+
+
+class SeedsUnavailable(OSError):
+    """The seeds directory is missing or unreadable."""
+
+
+class CorpusLoader:
+    """Loads one seeds directory again and again, re-parsing only files whose size or mtime changed.
+
+    With ``keep_last_good`` (the server), a file that turns bad, say one caught
+    half-written, keeps its last good article until it is fixed.
+    """
+
+    def __init__(self, root: Path, max_bytes: int, *, keep_last_good: bool = False) -> None:
+        self.root = root
+        self.max_bytes = max_bytes
+        self.keep_last_good = keep_last_good
+        self.parsed = 0
+        self._results: dict[str, tuple[tuple[int, int], ParseResult]] = {}
+
+    def load(self) -> Corpus:
+        if not self.root.is_dir() or not os.access(self.root, os.R_OK | os.X_OK):
+            raise SeedsUnavailable(f"seeds directory {self.root} is missing or unreadable")
+        fresh: dict[str, tuple[tuple[int, int], ParseResult]] = {}
+        self.parsed = 0
+        for rel in discover(self.root):
+            try:
+                info = os.stat(self.root / rel)
+                stamp = (info.st_size, info.st_mtime_ns)
+            except OSError:
+                continue  # deleted between listing and stat
+            cached = self._results.get(rel)
+            if cached is not None and cached[0] == stamp:
+                fresh[rel] = cached
+                continue
+            result = read_file(self.root, rel, self.max_bytes)
+            self.parsed += 1
+            if self.keep_last_good and result.article is None and cached is not None and cached[1].article:
+                note = Problem(result.path, None, "warning", "keeping the last good version until the file is fixed")
+                result = ParseResult(result.path, cached[1].article, (*result.problems, note))
+            fresh[rel] = (stamp, result)
+        self._results = fresh
+        return assemble(result for _, result in fresh.values())
+
+
+def assemble(results: Iterable[ParseResult]) -> Corpus:
+    """Combine per-file results (in path order) into a corpus."""
+    results = list(results)
+    problems = [p for r in results for p in r.problems]
+    rejected = {r.path for r in results if r.article is None}
+    everything = [r.article for r in results if r.article is not None]
+
+    winners: dict[str, Article] = {}
+    for article in everything:
+        if not article.published:
+            continue
+        kept = winners.get(article.url)
+        if kept is None:
+            winners[article.url] = article
+            continue
+        newer, older = (article, kept) if article.published_at > kept.published_at else (kept, article)
+        winners[article.url] = newer
+        problems.append(
+            Problem(older.path, None, "warning", f"duplicate of {newer.path} (same URL {older.url}); the newer one is published")
+        )
+
+    articles = tuple(sorted(winners.values(), key=lambda a: a.sort_key))
+    ranked = list(articles) + sorted((a for a in everything if not a.published), key=lambda a: a.sort_key)
+    providers: dict[str, Provider] = {}
+    for article in ranked:
+        known = providers.get(article.provider.domain)
+        if known is None:
+            providers[article.provider.domain] = article.provider
+        elif known.logo is None and article.provider.logo is not None:
+            providers[article.provider.domain] = Provider(known.name, known.domain, article.provider.logo)
+    topics = sorted({topic for article in everything for topic in article.topics})
+    return Corpus(
+        articles=articles,
+        topics=tuple(topics),
+        providers=dict(sorted(providers.items())),
+        problems=tuple(problems),
+        files=len(results),
+        _rejected=frozenset(rejected),
+    )

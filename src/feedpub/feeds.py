@@ -1,0 +1,95 @@
+"""Which feeds exist, where they live, and which entries each holds.
+
+A feed is data (a :class:`FeedSpec`: kind, key, name, slug, path); one generic
+renderer per format turns any feed into bytes. Every topic and provider named
+by any article gets a feed, so subscriptions never start failing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from slugify import slugify
+
+from .corpus import Corpus
+from .model import Article, Image
+
+RESERVED_SLUGS = frozenset({"all", "index", "providers", "topics"})
+MAX_SLUG = 80
+
+
+class FeedKind(str, Enum):
+    ALL = "all"
+    TOPIC = "topic"
+    PROVIDER = "provider"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSpec:
+    """Identity and place of one feed; ``path`` is relative to ``/feeds/``, without suffix."""
+
+    kind: FeedKind
+    key: str
+    name: str
+    slug: str
+    path: str
+    logo: Image | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """A feed with its entries (newest first, at most ``max_items``)."""
+
+    spec: FeedSpec
+    entries: tuple[Article, ...]
+    updated: datetime
+
+
+def topic_slugs(topics: list[str] | tuple[str, ...]) -> tuple[dict[str, str], list[str]]:
+    """Map each topic name to a unique slug, never a reserved one; return notes on collisions.
+
+    Topics are taken in sorted order and the first keeps the plain slug, so a
+    topic's URL does not change when an unrelated topic appears.
+    """
+    slugs: dict[str, str] = {}
+    taken: dict[str, str] = {}
+    notes = []
+    for name in sorted(topics):
+        base = slugify(name, max_length=MAX_SLUG) or "topic"
+        slug = base
+        if slug in RESERVED_SLUGS or slug in taken:
+            slug = f"{base}-{hashlib.sha1(name.encode()).hexdigest()[:6]}"
+            owner = f"topic {taken[base]!r}" if base in taken else "a reserved name"
+            notes.append(f"topic {name!r}: slug {base!r} is taken by {owner}; its feeds are at {slug}.*")
+        taken[slug] = name
+        slugs[name] = slug
+    return slugs, notes
+
+
+def plan(corpus: Corpus, max_items: int) -> tuple[tuple[Feed, ...], tuple[str, ...]]:
+    """Every feed of the site in index order: all, topics by slug, providers by domain."""
+    by_topic: dict[str, list[Article]] = defaultdict(list)
+    by_provider: dict[str, list[Article]] = defaultdict(list)
+    for article in corpus.articles:
+        for topic in article.topics:
+            if len(by_topic[topic]) < max_items:
+                by_topic[topic].append(article)
+        if len(by_provider[article.provider.domain]) < max_items:
+            by_provider[article.provider.domain].append(article)
+
+    def feed(spec: FeedSpec, entries: list[Article] | tuple[Article, ...]) -> Feed:
+        entries = tuple(entries[:max_items])
+        return Feed(spec, entries, entries[0].published_at if entries else corpus.newest)
+
+    feeds = [feed(FeedSpec(FeedKind.ALL, "all", "All articles", "all", "all"), corpus.articles)]
+    slugs, notes = topic_slugs(corpus.topics)
+    for name, slug in sorted(slugs.items(), key=lambda item: item[1]):
+        feeds.append(feed(FeedSpec(FeedKind.TOPIC, name, name, slug, slug), by_topic.get(name, [])))
+    for domain, provider in corpus.providers.items():
+        spec = FeedSpec(FeedKind.PROVIDER, domain, provider.name, domain, f"providers/{domain}", provider.logo)
+        feeds.append(feed(spec, by_provider.get(domain, [])))
+    return tuple(feeds), tuple(notes)

@@ -1,0 +1,74 @@
+"""JSON Feed 1.1 (https://www.jsonfeed.org/version/1.1/), written with the json module.
+
+Both ``authors`` (1.1) and ``author`` (1.0) are written so older readers see
+an author too; related coverage goes in the ``_related`` extension array.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .content import image_url, provider_url, rfc3339
+from .feeds import Feed
+from .model import Article
+from .context import SiteContext
+
+VERSION = "https://jsonfeed.org/version/1.1"
+
+
+def dumps(document: Any) -> bytes:
+    """Deterministic, readable UTF-8 JSON ending in a newline."""
+    return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def render_json(feed: Feed, ctx: SiteContext, suffix: str, mimetype: str) -> bytes:
+    settings = ctx.settings
+    site_author = {"name": settings.site_title, "url": settings.site_url + "/"}
+    document: dict[str, Any] = {
+        "version": VERSION,
+        "title": ctx.title(feed),
+        "home_page_url": ctx.home_url(feed),
+        "feed_url": ctx.feed_url(feed.spec.path, suffix),
+        "description": ctx.description(feed),
+        "language": settings.language,
+    }
+    logo = image_url(feed.spec.logo, settings.site_url)
+    if logo:
+        document["icon"] = logo
+        document["favicon"] = logo
+    document["authors"] = [site_author]
+    document["author"] = site_author
+    document.update(ctx.json_extras(feed))
+    document["items"] = [_item(article, ctx) for article in feed.entries]
+    return dumps(document)
+
+
+def _item(article: Article, ctx: SiteContext) -> dict[str, Any]:
+    author = {"name": article.provider.name, "url": provider_url(article.provider)}
+    item: dict[str, Any] = {"id": article.url, "url": article.url}
+    if article.original_url:
+        item["external_url"] = article.original_url
+    item["title"] = article.title
+    item["content_html"] = ctx.entry_html(article)
+    if article.excerpt:
+        item["summary"] = article.excerpt
+    image = image_url(article.image, ctx.settings.site_url)
+    if image:
+        item["image"] = image
+    item["date_published"] = rfc3339(article.published_at)
+    item["date_modified"] = rfc3339(article.published_at)
+    item["authors"] = [author]
+    item["author"] = author
+    if article.topics:
+        item["tags"] = list(article.topics)
+    item["_related"] = [
+        {
+            "title": related.title,
+            "url": related.url,
+            **({"provider": related.provider.name} if related.provider else {}),
+            **({"date_published": rfc3339(related.published_at)} if related.published_at else {}),
+        }
+        for related in article.related
+    ]
+    return item

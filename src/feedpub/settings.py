@@ -1,0 +1,166 @@
+"""Site settings, declared once as data.
+
+Every setting is a field of :class:`Settings` whose metadata carries its help
+text and its parser. The environment variable (``FEEDPUB_<NAME>``), the CLI
+option and the README table are all derived from that one declaration, and the
+layering is always defaults -> environment -> explicit overrides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ENV_PREFIX = "FEEDPUB_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+def _site_url(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError(f"site URL must be an absolute http(s) URL, got {value!r}")
+    return value.strip().rstrip("/")
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise SettingsError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise SettingsError(f"expected a number of at least 1, got {number}")
+    return number
+
+
+def _non_negative_int(value: str) -> int:
+    if str(value).strip() == "0":
+        return 0
+    return _positive_int(value)
+
+
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise SettingsError(f"expected a number, got {value!r}") from None
+    if not number > 0:
+        raise SettingsError(f"expected a positive number, got {value!r}")
+    return number
+
+
+def _text(value: str) -> str:
+    text = str(value).strip()
+    if not text:
+        raise SettingsError("must not be empty")
+    return text
+
+
+def _path(value: str) -> Path:
+    return Path(_text(value))
+
+
+def _setting(default: Any, help: str, parse: Callable[[str], Any], cli: str | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "parse": parse, "cli": cli})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved settings of one site; frozen so a build cannot drift mid-way."""
+
+    seeds_dir: Path = _setting(Path("seeds"), "Directory of article files (searched recursively).", _path, "--seeds")
+    out_dir: Path = _setting(Path("feeds"), "Output directory of the static build.", _path, "--out")
+    site_url: str = _setting(
+        "http://127.0.0.1:8000",
+        "Absolute base URL of the site; feeds live under <site URL>/feeds/.",
+        _site_url,
+        "--site-url",
+    )
+    site_title: str = _setting("feedpub", "Site title, the first part of every feed title.", _text, "--site-title")
+    max_items: int = _setting(50, "Most entries in one feed (newest first).", _positive_int, "--max-items")
+    language: str = _setting("en", "Language of the feeds (RSS <language>, Atom xml:lang).", _text, "--language")
+    max_age: int = _setting(
+        300,
+        "Seconds a reader or cache may keep a feed: HTTP Cache-Control max-age and RSS <ttl> (in minutes).",
+        _non_negative_int,
+        "--max-age",
+    )
+    reload_interval: float = _setting(
+        2.0, "Seconds between checks of the seeds directory by the server.", _positive_float, "--reload-interval"
+    )
+    max_file_bytes: int = _setting(
+        8 * 1024 * 1024, "Largest article file accepted, in bytes; larger files are refused.", _positive_int
+    )
+
+    @property
+    def feeds_url(self) -> str:
+        """Absolute URL of the directory holding every feed."""
+        return f"{self.site_url}/feeds/"
+
+    @property
+    def ttl_minutes(self) -> int:
+        """RSS <ttl> matching max-age, rounded up to whole minutes."""
+        return -(-self.max_age // 60)
+
+    @classmethod
+    def load(
+        cls,
+        overrides: Mapping[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """Defaults, then ``FEEDPUB_*`` variables, then explicit overrides (``None`` values skipped)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for spec in setting_fields():
+            parse = spec.metadata["parse"]
+            raw = environ.get(env_name(spec.name))
+            if raw is not None and raw != "":
+                values[spec.name] = _parse(spec.name, parse, raw, source=env_name(spec.name))
+        for name, raw in (overrides or {}).items():
+            if raw is None:
+                continue
+            spec = _field(name)
+            if isinstance(raw, str):
+                raw = _parse(name, spec.metadata["parse"], raw, source=name)
+            values[name] = raw
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _parse(name: str, parse: Callable[[str], Any], raw: str, source: str) -> Any:
+    try:
+        return parse(raw)
+    except SettingsError as exc:
+        raise SettingsError(f"{source}: {exc}") from None
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def setting_fields() -> Iterator[dataclasses.Field[Any]]:
+    yield from dataclasses.fields(Settings)
+
+
+def _field(name: str) -> dataclasses.Field[Any]:
+    for spec in setting_fields():
+        if spec.name == name:
+            return spec
+    raise SettingsError(f"unknown setting {name!r}")
+
+
+def describe() -> list[tuple[str, str, str, str]]:
+    """(environment variable, CLI option, default, help) for docs and ``feedpub settings``."""
+    rows = []
+    for spec in setting_fields():
+        rows.append((env_name(spec.name), spec.metadata["cli"] or "", str(spec.default), spec.metadata["help"]))
+    return rows

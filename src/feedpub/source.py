@@ -1,0 +1,157 @@
+"""Reading one article file into its front-matter mapping.
+
+python-frontmatter finds and splits the block; PyYAML's safe loader (the
+libyaml C loader when present) parses it. Timestamps are left as strings so
+dates get clear, field-named errors from :mod:`feedpub.parse`, and the node
+tree is kept so any problem can name its line.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from frontmatter.default_handlers import YAMLHandler
+
+log = logging.getLogger(__name__)
+
+HAVE_LIBYAML: bool = bool(getattr(yaml, "__with_libyaml__", False))
+_BaseLoader: type = yaml.CSafeLoader if HAVE_LIBYAML else yaml.SafeLoader
+
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+# A corpus never needs this many nodes; alias bombs and runaway files do.
+MAX_NODES = 1_000_000
+
+
+class FeedLoader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """Safe loader that resolves no timestamps: dates are validated by field."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP]
+        for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+    }
+
+
+class SourceError(Exception):
+    """The file cannot be read as an article at all."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A front-matter mapping with a way back to the file's line numbers."""
+
+    data: dict[str, Any]
+    root: yaml.Node
+    first_line: int
+
+    def line_of(self, *path: str | int) -> int | None:
+        """File line of the value at ``path`` (keys and list indexes), or of its nearest parent."""
+        node: yaml.Node = self.root
+        for step in path:
+            child = _child(node, step)
+            if child is None:
+                break
+            node = child
+        return node.start_mark.line + self.first_line
+
+
+def _child(node: yaml.Node, step: str | int) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode) and isinstance(step, str):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == step:
+                return value
+    if isinstance(node, yaml.SequenceNode) and isinstance(step, int) and 0 <= step < len(node.value):
+        child: yaml.Node = node.value[step]
+        return child
+    return None
+
+
+_HANDLER = YAMLHandler()
+
+
+def read_source(raw: bytes, max_bytes: int) -> Source:
+    """Decode, split and safely parse one file; raise :class:`SourceError` with a reason."""
+    if not raw.strip():
+        raise SourceError("empty file")
+    if len(raw) > max_bytes:
+        raise SourceError(f"file is {len(raw):,} bytes, over the limit of {max_bytes:,} (FEEDPUB_MAX_FILE_BYTES)")
+    if b"\x00" in raw:
+        raise SourceError("binary file (contains NUL bytes)", raw[: raw.index(b"\x00")].count(b"\n") + 1)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SourceError(f"not UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}", line) from None
+    if not _HANDLER.detect(text):
+        raise SourceError("no YAML front matter: the file must start with a '---' line", 1)
+    try:
+        front, _body = _HANDLER.split(text)
+    except ValueError:
+        raise SourceError("front matter never closes: no second '---' line", 1) from None
+    first_line = text[: text.index(front)].count("\n") + 1 if front else 2
+    return _parse_yaml(front, first_line)
+
+
+def _parse_yaml(front: str, first_line: int) -> Source:
+    loader = FeedLoader(front)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            raise SourceError("front matter is empty", first_line)
+        _check_tree(root, first_line)
+        data = loader.construct_document(root)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + first_line if mark else None
+        reason = exc.problem or exc.context or "invalid YAML"
+        raise SourceError(f"invalid YAML: {reason}", line) from None
+    except yaml.YAMLError as exc:
+        raise SourceError(f"invalid YAML: {exc}", first_line) from None
+    except RecursionError:
+        raise SourceError("invalid YAML: nested too deeply", first_line) from None
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        raise SourceError(f"front matter is a {_yaml_type(data)}, not a mapping of fields", first_line)
+    return Source(data=data, root=root, first_line=first_line)
+
+
+def _check_tree(root: yaml.Node, first_line: int) -> None:
+    """Refuse aliased collections (alias bombs) and absurd sizes before constructing anything."""
+    seen: set[int] = set()
+    stack = [root]
+    count = 0
+    while stack:
+        node = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            raise SourceError(f"front matter has more than {MAX_NODES:,} values", first_line)
+        if isinstance(node, yaml.ScalarNode):
+            continue
+        if id(node) in seen:
+            raise SourceError(
+                "YAML aliases to lists or mappings are not allowed (possible alias bomb)",
+                node.start_mark.line + first_line,
+            )
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.append(key)
+                stack.append(value)
+        else:
+            stack.extend(node.value)
+
+
+def _yaml_type(value: object) -> str:
+    if isinstance(value, list):
+        return "list"
+    if value is None:
+        return "null"
+    return f"single value ({type(value).__name__})"

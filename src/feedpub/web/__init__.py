@@ -1,0 +1,41 @@
+"""The feed server: a Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from ..settings import ENV_PREFIX, Settings, setting_fields
+from .state import FeedState
+from .views import bp
+
+EXTENSION = "feedpub"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then ``FEEDPUB_*`` environment, then ``config``.
+
+    ``config`` takes setting names (``seeds_dir``, ``SEEDS_DIR`` or
+    ``FEEDPUB_SEEDS_DIR``); any other key goes to ``app.config`` as usual.
+    """
+    app = Flask(__name__)
+    names = {spec.name for spec in setting_fields()}
+    overrides: dict[str, Any] = {}
+    for key, value in (config or {}).items():
+        name = key.removeprefix(ENV_PREFIX).lower()
+        if name in names:
+            overrides[name] = value
+        else:
+            app.config[key] = value
+    settings = Settings.load(overrides)
+    if not logging.getLogger("feedpub").handlers and not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    app.extensions[EXTENSION] = FeedState(settings)
+    app.register_blueprint(bp)
+    return app
+
+
+__all__ = ["create_app", "EXTENSION"]

@@ -1,0 +1,142 @@
+"""The server's feeds: loaded once, swapped whole on reload, compressed once per change.
+
+Requests read one immutable :class:`Snapshot`; a reload builds the next one off
+to the side (re-parsing only changed files, re-rendering only changed feeds)
+and swaps the reference, so a request sees the old or the new site, never a mix.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from ..corpus import CorpusLoader, SeedsUnavailable
+from ..settings import Settings
+from ..site import Output, Site, render_site
+
+log = logging.getLogger("feedpub.server")
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One encoding of one output, with its strong validator."""
+
+    body: bytes
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    output: Output
+    identity: Variant
+    gzip: Variant
+
+
+def prepare(output: Output) -> Prepared:
+    digest = hashlib.sha256(output.body).hexdigest()[:32]
+    compressed = gzip.compress(output.body, compresslevel=9, mtime=0)
+    return Prepared(output, Variant(output.body, digest), Variant(compressed, digest + "-gzip"))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    site: Site
+    prepared: dict[str, Prepared]
+    loaded_at: datetime
+    limited: dict[tuple[str, int], Prepared] = field(default_factory=dict)  # trimmed feeds, made on demand
+
+
+class FeedState:
+    """What ``app.extensions["feedpub"]`` holds."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.loader = CorpusLoader(settings.seeds_dir, settings.max_file_bytes, keep_last_good=True)
+        self.healthy = True
+        self.error: str | None = None
+        self._lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
+        self._watcher_pid: int | None = None
+        self._stamp = self._scan()
+        self.snapshot = self._build(None)
+
+    def _build(self, previous: Snapshot | None) -> Snapshot:
+        corpus = self.loader.load()
+        known = set(previous.site.corpus.problems) if previous else set()
+        for problem in corpus.problems:
+            if problem not in known:
+                log.warning("%s", problem)
+        site = render_site(corpus, self.settings, previous.site if previous else None)
+        old = previous.prepared if previous else {}
+        prepared = {}
+        for name, output in site.outputs.items():
+            known = old.get(name)
+            prepared[name] = known if known is not None and known.output is output else prepare(output)
+        return Snapshot(site, prepared, datetime.now(timezone.utc))
+
+    def reload(self) -> bool:
+        """Look for changed files and swap in a new snapshot if any; return whether it changed."""
+        with self._lock:
+            try:
+                stamp = self._scan()
+                if stamp == self._stamp:
+                    self._set_health(True, None)
+                    return False
+                snapshot = self._build(self.snapshot)
+            except (SeedsUnavailable, OSError) as exc:
+                self._set_health(False, str(exc))
+                return False
+            self._stamp = stamp
+            self._set_health(True, None)
+            changed = snapshot.site.outputs != self.snapshot.site.outputs
+            self.snapshot = snapshot
+            if changed:
+                log.info("reloaded: %d articles, %d feeds re-rendered", len(snapshot.site.corpus.articles),
+                         snapshot.site.rendered)
+            return changed
+
+    def _scan(self) -> tuple[tuple[str, int, int], ...]:
+        root = self.settings.seeds_dir
+        if not root.is_dir():
+            raise SeedsUnavailable(f"seeds directory {root} is missing")
+        stamps = []
+        for directory, dirnames, filenames in os.walk(root):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for name in filenames:
+                try:
+                    info = os.stat(os.path.join(directory, name))
+                except OSError:
+                    continue
+                stamps.append((os.path.join(directory, name), info.st_size, info.st_mtime_ns))
+        return tuple(sorted(stamps))
+
+    def _set_health(self, healthy: bool, error: str | None) -> None:
+        if healthy != self.healthy:
+            (log.info if healthy else log.error)("seeds %s", "available again" if healthy else f"unavailable: {error}")
+        self.healthy, self.error = healthy, error
+
+    def ensure_watcher(self) -> None:
+        """Start the reload thread in this process (after a fork, again in each worker)."""
+        pid = os.getpid()
+        if self._watcher_pid == pid and self._watcher is not None and self._watcher.is_alive():
+            return
+        with self._lock:
+            if self._watcher_pid == pid and self._watcher is not None and self._watcher.is_alive():
+                return
+            self._watcher_pid = pid
+            self._watcher = threading.Thread(target=self._watch, name="feedpub-reload", daemon=True)
+            self._watcher.start()
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(self.settings.reload_interval)
+            try:
+                self.reload()
+            except Exception:  # never let the watcher die; the next round tries again
+                log.exception("reload failed; still serving the previous feeds")

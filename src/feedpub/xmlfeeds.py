@@ -1,0 +1,91 @@
+"""RSS 2.0 and Atom 1.0 through feedgen, from one description of a feed.
+
+feedgen's traps are handled here once: entries are appended in our order,
+every date is set explicitly (feedgen defaults to "now"), the channel's
+alternate link is added last (RSS takes the last link), and links feedgen
+mangles go through :mod:`feedpub.fgext`.
+"""
+
+from __future__ import annotations
+
+from feedgen.entry import FeedEntry
+from feedgen.feed import FeedGenerator
+
+from . import __version__
+from .content import image_url, provider_url
+from .context import SiteContext
+from .fgext import LinksEntryExtension, LinksExtension
+from .feeds import Feed
+from .model import Article, Image
+
+GENERATOR_URI = "https://pypi.org/project/feedpub/"
+
+
+def render_rss(feed: Feed, ctx: SiteContext, suffix: str, mimetype: str) -> bytes:
+    return _generator(feed, ctx, suffix, mimetype).rss_str(pretty=True, encoding="UTF-8")
+
+
+def render_atom(feed: Feed, ctx: SiteContext, suffix: str, mimetype: str) -> bytes:
+    return _generator(feed, ctx, suffix, mimetype).atom_str(pretty=True, encoding="UTF-8")
+
+
+def _generator(feed: Feed, ctx: SiteContext, suffix: str, mimetype: str) -> FeedGenerator:
+    settings = ctx.settings
+    self_url = ctx.feed_url(feed.spec.path, suffix)
+    fg = FeedGenerator()
+    fg.load_extension("media")
+    fg.load_extension("dc", atom=False)
+    fg.register_extension("links", LinksExtension, LinksEntryExtension)
+    fg.id(self_url)
+    fg.title(ctx.title(feed))
+    fg.description(ctx.description(feed))
+    fg.language(settings.language)
+    fg.author(name=settings.site_title, uri=settings.site_url + "/")
+    fg.generator("feedpub", version=__version__, uri=GENERATOR_URI)
+    fg.updated(feed.updated)
+    fg.ttl(settings.ttl_minutes)
+    # RSS uses the last link added as the channel <link>: self first, alternate last.
+    fg.link(href=self_url, rel="self", type=mimetype.split(";")[0])
+    fg.link(href=ctx.home_url(feed), rel="alternate", type="text/html")
+    fg.links.links(ctx.extra_links(feed, suffix))
+    _logo(fg, feed.spec.logo, ctx, ctx.home_url(feed))
+    for article in feed.entries:
+        _entry(fg.add_entry(order="append"), article, ctx)
+    return fg
+
+
+def _logo(fg: FeedGenerator, logo: Image | None, ctx: SiteContext, home: str) -> None:
+    url = image_url(logo, ctx.settings.site_url)
+    if url is None or logo is None:
+        return
+    fg.icon(url)
+    fg.logo(url)
+    # RSS 2.0 caps channel images at 144x400; larger sizes are left out rather than lied about.
+    width = str(logo.width) if logo.width and logo.width <= 144 else None
+    height = str(logo.height) if logo.height and logo.height <= 400 else None
+    fg.image(url=url, title=fg.title(), link=home, width=width, height=height)
+
+
+def _entry(fe: FeedEntry, article: Article, ctx: SiteContext) -> None:
+    site_url = ctx.settings.site_url
+    fe.guid(article.url, permalink=True)
+    fe.title(article.title)
+    fe.link(href=article.url, rel="alternate")
+    links = [{"rel": "alternate", "type": "text/html", "href": article.url}]
+    links += [{"rel": "related", "href": r.url, "title": r.title} for r in article.related]
+    fe.links.links(links)
+    if article.excerpt:
+        fe.summary(article.excerpt)
+    fe.content(ctx.entry_html(article), type="html")
+    fe.published(article.published_at)
+    fe.updated(article.published_at)
+    fe.author(name=article.provider.name, uri=provider_url(article.provider))
+    fe.dc.dc_creator(article.provider.name)
+    for topic in article.topics:
+        fe.category(term=topic, label=topic)
+    lead = article.image
+    url = image_url(lead, site_url)
+    if lead is not None and url is not None:
+        size = {k: str(v) for k, v in (("width", lead.width), ("height", lead.height)) if v}
+        fe.media.content(url=url, medium="image", group=None, **size)
+        fe.media.thumbnail(url=url, group=None, **size)
