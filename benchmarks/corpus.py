@@ -23,10 +23,12 @@ import base64
 import bisect
 import hashlib
 import json
+import os
 import random
 import re
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from itertools import accumulate
@@ -84,6 +86,19 @@ _TOPIC_CUM = list(accumulate(1.0 / (k + 2) for k in range(len(TOPICS))))
 _q = json.encoder.encode_basestring  # same output as json.dumps(s, ensure_ascii=False): a YAML "..." scalar
 
 
+class _Rng(random.Random):
+    """random.Random with ~5x cheaper choice/randint/randrange (float-scaled; still fully deterministic)."""
+
+    def choice(self, seq: Any) -> Any:
+        return seq[int(self.random() * len(seq))]
+
+    def randint(self, a: int, b: int) -> int:
+        return a + int(self.random() * (b - a + 1))
+
+    def randrange(self, start: int, stop: int | None = None, step: int = 1) -> int:
+        return int(self.random() * start) if stop is None else start + int(self.random() * (stop - start))
+
+
 def _pick(rng: random.Random, cum: list[float]) -> int:
     return bisect.bisect_right(cum, rng.random() * cum[-1])
 
@@ -91,7 +106,7 @@ def _pick(rng: random.Random, cum: list[float]) -> int:
 @lru_cache(maxsize=1)
 def _providers() -> list[dict[str, Any]]:
     """2,000 providers from a fixed RNG: names, domains, logos and URL schemes never depend on the seed."""
-    rng, seen, names = random.Random("feedpub-providers-v1"), {d for _, d in _HEAD}, list(_HEAD)
+    rng, seen, names = _Rng("feedpub-providers-v1"), {d for _, d in _HEAD}, list(_HEAD)
     while len(names) < 2000:
         p, s = rng.choice(_PRE), rng.choice(_SUF)
         name = rng.choice([f"The {p} {s}", f"{p}{s}", f"{p} {s}", f"{p}{s}.{rng.choice(['com', 'io', 'net'])}"])
@@ -113,7 +128,7 @@ def _providers() -> list[dict[str, Any]]:
 
 @lru_cache(maxsize=1)
 def _sentences() -> list[str]:
-    rng, out = random.Random("feedpub-text-v1"), []
+    rng, out = _Rng("feedpub-text-v1"), []
     for _ in range(3000):
         t = rng.choice(TOPICS)
         s = f"{rng.choice(_SUBJ)} {rng.choice(_VERB)} {rng.choice(_OBJ).format(t=t)}{rng.choice(_TAIL)}."
@@ -135,7 +150,7 @@ def _title(rng: random.Random, topic: str) -> str:
 
 def _excerpt(rng: random.Random) -> str:
     sents = _sentences()
-    text = " ".join(rng.choice(sents) for _ in range(rng.randint(1, 4)))
+    text = " ".join([rng.choice(sents) for _ in range(rng.randint(1, 4))])
     return text[:250].rsplit(" ", 1)[0] + " ..." if len(text) > 300 else text
 
 
@@ -269,12 +284,18 @@ def render(article: dict[str, Any], plain_urls: bool = False) -> str:
     return "".join(_emit(["---\n"], article, "", "", plain_urls)) + "---\n"
 
 
-def iter_articles(n: int, seed: int = 0) -> Iterator[tuple[int, dict[str, Any], str]]:
-    """Yield (index, article dict, rendered text) for corpus (n, seed) without touching disk."""
-    rng, hist = random.Random(seed), {"times": [], "urls": []}
-    for i in range(n):
+def _iter_chunk(seed: int, chunk: int, n: int) -> Iterator[tuple[int, dict[str, Any], str]]:
+    """Articles of one subdirectory; each chunk has its own RNG, so chunks can be built in parallel."""
+    rng, hist = _Rng(f"feedpub-{seed}-{chunk}"), {"times": [], "urls": []}
+    for i in range(chunk * PER_DIR, min(n, (chunk + 1) * PER_DIR)):
         a = _article(rng, i, hist)
         yield i, a, render(a, rng.random() < 0.2)
+
+
+def iter_articles(n: int, seed: int = 0) -> Iterator[tuple[int, dict[str, Any], str]]:
+    """Yield (index, article dict, rendered text) for corpus (n, seed) without touching disk."""
+    for chunk in range(-(-n // PER_DIR)):
+        yield from _iter_chunk(seed, chunk, n)
 
 
 def _write(out_dir: Path, index: int, a: dict[str, Any], text: str) -> tuple[Path, int]:
@@ -286,13 +307,26 @@ def _write(out_dir: Path, index: int, a: dict[str, Any], text: str) -> tuple[Pat
     return path, len(data)
 
 
-def _generate(out_dir: Path, n: int, seed: int) -> int:
-    return sum(_write(out_dir, i, a, text)[1] for i, a, text in iter_articles(n, seed))
+def _write_chunk(job: tuple[Path, int, int, int]) -> int:
+    out_dir, seed, chunk, n = job
+    return sum(_write(out_dir, i, a, text)[1] for i, a, text in _iter_chunk(seed, chunk, n))
 
 
-def generate(out_dir: Path, n: int, seed: int = 0) -> None:
-    """Write n articles to out_dir/<index//1000:03d>/<index:06d>_<hex>.txt; same (n, seed) -> same bytes."""
-    _generate(out_dir, n, seed)
+def _generate(out_dir: Path, n: int, seed: int, workers: int | None = None) -> int:
+    jobs = [(Path(out_dir), seed, chunk, n) for chunk in range(-(-n // PER_DIR))]
+    workers = min(len(jobs), workers or os.cpu_count() or 1)
+    if workers <= 1:
+        return sum(map(_write_chunk, jobs))
+    with ProcessPoolExecutor(workers) as pool:  # output is identical whatever the worker count
+        return sum(pool.map(_write_chunk, jobs))
+
+
+def generate(out_dir: Path, n: int, seed: int = 0, workers: int | None = None) -> None:
+    """Write n articles to out_dir/<index//1000:03d>/<index:06d>_<hex>.txt; same (n, seed) -> same bytes.
+
+    Subdirectories are generated by ``workers`` processes (default: all CPUs; 1 = in-process).
+    """
+    _generate(out_dir, n, seed, workers)
 
 
 def touch_one(out_dir: Path, index: int) -> Path:
@@ -314,7 +348,7 @@ def add_one(out_dir: Path, seed: int) -> Path:
     out_dir = Path(out_dir)
     dirs = sorted((int(d.name), d) for d in out_dir.iterdir() if d.is_dir() and d.name.isdigit())
     last = max((int(f.name.split("_", 1)[0]) for _, d in dirs[-1:] for f in d.glob("*_*.txt")), default=-1)
-    rng = random.Random(f"feedpub-add-{seed}")
+    rng = _Rng(f"feedpub-add-{seed}")
     a = _article(rng, last + 1, None)
     return _write(out_dir, last + 1, a, render(a, rng.random() < 0.2))[0]
 
@@ -324,9 +358,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("out_dir", type=Path, help="output directory (created if missing)")
     ap.add_argument("n", type=int, help="number of articles")
     ap.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    ap.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    size = _generate(args.out_dir, args.n, args.seed)
+    size = _generate(args.out_dir, args.n, args.seed, args.workers)
     print(f"wrote {args.n} files, {size} bytes ({size / max(args.n, 1) / 1024:.1f} KiB avg) "
           f"to {args.out_dir} in {time.perf_counter() - t0:.2f}s")
 

@@ -22,6 +22,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ``FEEDPUB_SEEDS_DIR``); any other key goes to ``app.config`` as usual.
     """
     app = Flask(__name__)
+    app.url_map.merge_slashes = False  # '//' is a 404 like any unknown path, never a redirect
     names = {spec.name for spec in setting_fields()}
     overrides: dict[str, Any] = {}
     for key, value in (config or {}).items():

@@ -19,7 +19,8 @@ def state() -> FeedState:
 
 @bp.before_app_request
 def _start_watcher() -> None:
-    state().ensure_watcher()
+    if not current_app.testing:  # tests drive reloads themselves, or run a real server
+        state().ensure_watcher()
 
 
 @bp.get("/feeds/<path:name>")

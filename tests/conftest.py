@@ -1,0 +1,79 @@
+"""Shared fixtures: the Flask trio (app, client, runner) plus corpora on disk."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+from flask.testing import FlaskClient
+
+from feedpub.web import create_app
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT / "seeds"
+CORPUS = ROOT.parent / "shared" / "corpora" / "powerapps-news"
+SITE_URL = "http://feeds.example.test"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never see the developer's FEEDPUB_* settings."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("FEEDPUB_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def seeds(tmp_path: Path) -> Path:
+    """A private copy of the bundled seeds that a test may change."""
+    target = tmp_path / "seeds"
+    shutil.copytree(SEEDS, target)
+    return target
+
+
+@pytest.fixture
+def corpus_dir() -> Path:
+    if not CORPUS.is_dir():
+        pytest.skip(f"the shared corpus is not at {CORPUS}")
+    return CORPUS
+
+
+@pytest.fixture
+def write_article(tmp_path: Path) -> Callable[..., Path]:
+    """Write an article file from front-matter text into a fresh seeds directory."""
+    root = tmp_path / "articles"
+    root.mkdir(exist_ok=True)
+
+    def write(name: str, front: str | bytes, *, raw: bool = False) -> Path:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(front, bytes):
+            path.write_bytes(front)
+        else:
+            path.write_text(front if raw else f"---\n{front.strip()}\n---\n", encoding="utf-8")
+        return path
+
+    write.root = root  # type: ignore[attr-defined]
+    return write
+
+
+@pytest.fixture
+def app(seeds: Path) -> Flask:
+    app = create_app({"TESTING": True, "seeds_dir": str(seeds), "site_url": SITE_URL})
+    return app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
