@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ from pathlib import Path
 from .site import Site
 
 MANIFEST = ".feedpub-manifest.json"
+TMP_SUFFIX = ".feedpub-tmp"
+_LEFTOVER = re.compile(r"^\..+\.[a-z0-9_]{8}" + re.escape(TMP_SUFFIX) + "$")
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ def write_site(site: Site, out_dir: Path) -> BuildReport:
     out_dir.mkdir(parents=True, exist_ok=True)
     root = out_dir.resolve()
     previous = _read_manifest(out_dir)
+    _remove_leftovers(root)
     # List everything this build may leave behind before touching it, so a
     # build killed half-way is cleaned up by the next one.
     _write_manifest(out_dir, sorted(previous | set(site.outputs)))
@@ -69,7 +73,7 @@ def _same_bytes(path: Path, body: bytes) -> bool:
 
 def _atomic_write(path: Path, body: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(body)
@@ -81,6 +85,14 @@ def _atomic_write(path: Path, body: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def _remove_leftovers(root: Path) -> None:
+    """Delete temporary files a killed build left behind (only names this module makes)."""
+    for directory, _dirs, files in os.walk(root):
+        for name in files:
+            if _LEFTOVER.match(name):
+                os.unlink(os.path.join(directory, name))
 
 
 def _read_manifest(out_dir: Path) -> set[str]:

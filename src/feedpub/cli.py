@@ -16,6 +16,7 @@ import click
 from . import __version__
 from .build import write_site
 from .corpus import Corpus, SeedsUnavailable, load
+from .feeds import topic_slugs
 from .settings import Settings, SettingsError, describe, env_name, setting_fields
 from .site import render_site
 
@@ -93,6 +94,8 @@ def check(**options: Any) -> None:
     settings = _settings(options)
     corpus = _load(settings)
     _report(corpus)
+    for note in topic_slugs(corpus.topics)[1]:
+        click.echo(f"warning: {note}", err=True)
     click.echo(f"{corpus.files} files checked: {corpus.rejected} rejected, {len(corpus.problems)} problems.", err=True)
     if corpus.rejected:
         sys.exit(1)

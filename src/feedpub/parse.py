@@ -21,7 +21,8 @@ from .text import clean_html, is_absolute_url, is_site_relative, plain_text, squ
 MAX_RELATED = 50
 MAX_TOPICS = 50
 MAX_IMAGES = 10
-_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Every date-only form datetime.fromisoformat accepts: 2021-01-01, 20210101, 2021-W01, 2021-W01-5, 2021W015.
+_DATE_ONLY = re.compile(r"^\d{4}(-?\d{2}-?\d{2}|-?W\d{2}(-?\d)?)$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$")
 
 
@@ -63,7 +64,7 @@ def parse_bytes(path: str, raw: bytes, max_bytes: int) -> ParseResult:
     try:
         article = _article(ctx, source.data)
     except Rejected as exc:
-        line = source.line_of(*exc.path) if exc.path else source.first_line
+        line = source.line_of(*exc.path) if exc.path else None
         ctx.problems.append(Problem(path, line, "error", exc.message))
         return ParseResult(path, None, tuple(ctx.problems))
     return ParseResult(path, article, tuple(ctx.problems))

@@ -108,10 +108,7 @@ def _parse_yaml(front: str, first_line: int) -> Source:
         _check_tree(root, first_line)
         data = loader.construct_document(root)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + first_line if mark else None
-        reason = exc.problem or exc.context or "invalid YAML"
-        raise SourceError(f"invalid YAML: {reason}", line) from None
+        raise SourceError(*_yaml_reason(exc, first_line)) from None
     except yaml.YAMLError as exc:
         raise SourceError(f"invalid YAML: {exc}", first_line) from None
     except RecursionError:
@@ -119,8 +116,22 @@ def _parse_yaml(front: str, first_line: int) -> Source:
     finally:
         loader.dispose()
     if not isinstance(data, dict):
-        raise SourceError(f"front matter is a {_yaml_type(data)}, not a mapping of fields", first_line)
+        line = root.start_mark.line + first_line
+        raise SourceError(f"front matter is a {_yaml_type(data)}, not a mapping of fields", line)
     return Source(data=data, root=root, first_line=first_line)
+
+
+def _yaml_reason(exc: yaml.MarkedYAMLError, first_line: int) -> tuple[str, int | None]:
+    """PyYAML's problem and context as one sentence, at the problem's line."""
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + first_line if mark else None
+    reason = exc.problem or "invalid YAML"
+    if exc.context:
+        where = ""
+        if exc.context_mark and exc.context_mark.line + first_line != line:
+            where = f" (from line {exc.context_mark.line + first_line})"
+        reason = f"{exc.context}{where}: {reason}"
+    return f"invalid YAML: {reason}", line
 
 
 def _check_tree(root: yaml.Node, first_line: int) -> None:
