@@ -123,3 +123,7 @@ def show_settings() -> None:
     """List every setting with its environment variable, option and default."""
     for env, option, default, help_text in describe():
         click.echo(f"{env:<26} {option or '-':<18} {default:<24} {help_text}")
+
+
+if __name__ == "__main__":
+    main()

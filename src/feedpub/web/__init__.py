@@ -21,7 +21,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ``config`` takes setting names (``seeds_dir``, ``SEEDS_DIR`` or
     ``FEEDPUB_SEEDS_DIR``); any other key goes to ``app.config`` as usual.
     """
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)
     app.url_map.merge_slashes = False  # '//' is a 404 like any unknown path, never a redirect
     names = {spec.name for spec in setting_fields()}
     overrides: dict[str, Any] = {}
@@ -34,8 +34,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = Settings.load(overrides)
     if not logging.getLogger("feedpub").handlers and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    app.extensions[EXTENSION] = FeedState(settings)
+    state = FeedState(settings)
+    app.extensions[EXTENSION] = state
     app.register_blueprint(bp)
+    if not app.testing:
+        state.ensure_watcher()  # and again after a fork, on the first request (see views)
     return app
 
 
