@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from html import escape
 
 from .model import Article, Image, Kind, Provider, Related
-from .text import absolute
+from .text import absolute, absolute_html
 
 
 def rfc3339(moment: datetime) -> str:
@@ -28,7 +28,7 @@ def entry_html(article: Article, site_url: str) -> str:
     if article.excerpt:
         parts.append(f"<p>{escape(article.excerpt)}</p>")
     if article.featured_html:
-        parts.append(f"<div>{article.featured_html}</div>")
+        parts.append(f"<div>{absolute_html(article.featured_html, site_url)}</div>")
     elif (lead := image_url(article.image, site_url)) is not None:
         alt = escape(article.image.title or article.title) if article.image else ""
         parts.append(f'<p><img src="{escape(lead)}" alt="{alt}"></p>')

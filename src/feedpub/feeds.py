@@ -62,7 +62,10 @@ def topic_slugs(topics: list[str] | tuple[str, ...]) -> tuple[dict[str, str], li
         base = slugify(name, max_length=MAX_SLUG) or "topic"
         slug = base
         if slug in RESERVED_SLUGS or slug in taken:
-            slug = f"{base}-{hashlib.sha1(name.encode()).hexdigest()[:6]}"
+            digest = hashlib.sha1(name.encode()).hexdigest()[:6]
+            slug, n = f"{base}-{digest}", 2
+            while slug in taken:  # another topic may already own the hashed slug
+                slug, n = f"{base}-{digest}-{n}", n + 1
             owner = f"topic {taken[base]!r}" if base in taken else "a reserved name"
             notes.append(f"topic {name!r}: slug {base!r} is taken by {owner}; its feeds are at {slug}.*")
         taken[slug] = name

@@ -129,6 +129,9 @@ class Settings:
             spec = _field(name)
             if isinstance(raw, str):
                 raw = _parse(name, spec.metadata["parse"], raw, source=name)
+            elif isinstance(raw, (int, float)) and not isinstance(raw, bool):
+                # Typed values (click options, app config) get the same checks as text.
+                raw = _parse(name, spec.metadata["parse"], str(raw), source=name)
             values[name] = raw
         return cls(**values)
 

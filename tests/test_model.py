@@ -1,0 +1,747 @@
+"""The article model and the loader: every field, defaults, dates, URLs, dedupe and broken files."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from feedpub.corpus import Corpus, discover
+from feedpub.loader import load
+from feedpub.model import Article, Image, Kind, Problem, Provider, Related
+from feedpub.parse import MAX_RELATED, parse_bytes
+
+MAX_BYTES = 1 << 20
+UTC = timezone.utc
+SEED_NAMES = [
+    "000_cea38546ddfede18.txt",
+    "001_c483bf4fbe8e96a5.txt",
+    "002_882eb17234bc9889.txt",
+    "003_9e7147b7d60c286a.txt",
+    "004_fbf05e2be9931d54.txt",
+]
+MINIMAL: dict[str, Any] = {
+    "title": "A title",
+    "webUrl": "https://example.com/a",
+    "publishedDateTime": "2020-01-01T00:00:00Z",
+    "provider": {"name": "Example", "domain": "example.com"},
+}
+DROP = object()
+
+WriteArticle = Callable[..., Path]
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def front(**fields: Any) -> str:
+    """YAML front matter: a minimal valid article with ``fields`` changed (``DROP`` removes a key)."""
+    data = {**MINIMAL, **fields}
+    return yaml.safe_dump({k: v for k, v in data.items() if v is not DROP}, sort_keys=False, allow_unicode=True)
+
+
+def wrap(text: str, newline: str = "\n") -> bytes:
+    return f"---\n{text.strip()}\n---\nBody.\n".replace("\n", newline).encode("utf-8")
+
+
+def parse(text: str) -> tuple[Article | None, tuple[Problem, ...]]:
+    result = parse_bytes("x.md", wrap(text), MAX_BYTES)
+    return result.article, result.problems
+
+
+def load_dir(root: Path) -> Corpus:
+    return load(root, MAX_BYTES)
+
+
+def line_of(path: Path, prefix: str) -> int:
+    """1-based line of the first line of ``path`` that starts with ``prefix``."""
+    for number, line in enumerate(path.read_text("utf-8-sig").splitlines(), 1):
+        if line.startswith(prefix):
+            return number
+    raise AssertionError(f"{prefix!r} not in {path}")
+
+
+def raw_front(path: Path) -> dict[str, Any]:
+    """The front matter as plain YAML sees it (dates as datetimes): the expected values."""
+    text = path.read_text("utf-8-sig").replace("\r\n", "\n")
+    _, block, _ = text.split("---\n", 2)
+    data = yaml.load(block, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    assert isinstance(data, dict)
+    return data
+
+
+def as_utc(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def image(item: dict[str, Any]) -> Image:
+    return Image(url=item["url"], width=item.get("width"), height=item.get("height"), title=item.get("title"))
+
+
+def strings(value: object) -> Iterator[str]:
+    """Every text stored anywhere in a (nested) dataclass value."""
+    if isinstance(value, str):
+        yield value
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for spec in dataclasses.fields(value):
+            yield from strings(getattr(value, spec.name))
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from strings(item)
+
+
+def errors(problems: tuple[Problem, ...] | list[Problem]) -> list[Problem]:
+    return [p for p in problems if p.severity == "error"]
+
+
+def warnings(problems: tuple[Problem, ...] | list[Problem]) -> list[Problem]:
+    return [p for p in problems if p.severity == "warning"]
+
+
+# -- every field of the seeds -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", SEED_NAMES)
+def test_seed_parses_every_field(seeds: Path, name: str) -> None:
+    path = seeds / name
+    raw = raw_front(path)
+    result = parse_bytes(str(path), path.read_bytes(), MAX_BYTES)
+    article = result.article
+    assert article is not None, result.problems
+    assert errors(result.problems) == []
+
+    assert article.path == str(path)
+    assert article.title == raw["title"]
+    assert article.excerpt == raw["excerpt"]
+    assert article.url == raw["webUrl"]
+    assert article.published_at == as_utc(raw["publishedDateTime"])
+    assert article.published_at.utcoffset() == timedelta(0)
+    assert article.published is raw.get("published", True)
+    assert article.kind is Kind(raw["type"])
+    assert article.topics == tuple(raw["topics"])
+    assert article.quality == raw["quality"]
+    # originalUrl is kept only when it differs from the canonical URL.
+    original = raw.get("originalUrl")
+    assert article.original_url == (original if original and original != raw["webUrl"] else None)
+
+    provider = raw["provider"]
+    logos = provider.get("images") or []
+    assert article.provider == Provider(provider["name"], provider["domain"], image(logos[0]) if logos else None)
+    assert article.images == tuple(image(item) for item in raw.get("images", []))
+    assert article.image == (article.images[0] if article.images else None)
+
+    expected_related = []
+    seen = {raw["webUrl"]}  # a related URL repeating an earlier one (seed 004 has one) is dropped
+    for item in raw.get("related", []):
+        if item["webUrl"] in seen:
+            continue
+        seen.add(item["webUrl"])
+        pictures = item.get("images") or []
+        expected_related.append(
+            Related(
+                title=item["title"],
+                url=item["webUrl"],
+                published_at=as_utc(item["publishedDateTime"]),
+                provider=Provider(item["provider"]["name"], item["provider"]["domain"]),
+            )
+        )
+    assert article.related == tuple(expected_related)
+
+
+def test_site_relative_provider_logo_is_kept_as_written(seeds: Path) -> None:
+    """Resolution against the site URL is the renderer's job; the model keeps the path."""
+    article = parse_bytes("000", (seeds / SEED_NAMES[0]).read_bytes(), MAX_BYTES).article
+    assert article is not None and article.provider.logo is not None
+    assert article.provider.logo == Image("/assets/images/organizations/thenextweb.com-50x50.jpg", 50, 50)
+
+
+def test_seeds_load_as_a_corpus(seeds: Path) -> None:
+    corpus = load_dir(seeds)
+    assert corpus.files == 5
+    assert corpus.rejected == 0
+    assert errors(corpus.problems) == []
+    published = {n for n in SEED_NAMES if raw_front(seeds / n).get("published", True)}
+    assert {Path(a.path).name for a in corpus.articles} == published
+    assert all(a.published for a in corpus.articles)
+    # Topics and providers of unpublished articles still count (they get feeds).
+    all_topics = {t for n in SEED_NAMES for t in raw_front(seeds / n)["topics"]}
+    assert set(corpus.topics) == all_topics
+    assert set(corpus.providers) == {raw_front(seeds / n)["provider"]["domain"] for n in SEED_NAMES}
+    assert corpus.newest == max(a.published_at for a in corpus.articles)
+
+
+@pytest.mark.parametrize("name", SEED_NAMES)
+def test_secured_is_never_stored(seeds: Path, name: str) -> None:
+    path = seeds / name
+    secret = raw_front(path)["secured"]
+    assert len(secret) > 40
+    article = parse_bytes(str(path), path.read_bytes(), MAX_BYTES).article
+    assert article is not None
+    names = {spec.name for spec in dataclasses.fields(Article)}
+    assert not names & {"secured", "heat", "amp_url", "cdn_amp_url"}
+    texts = list(strings(article))
+    assert not any(secret in text or secret.split(";")[0][:32] in text for text in texts)
+    amp = raw_front(path).get("ampWebUrl")
+    if amp:
+        assert amp not in texts
+
+
+def test_model_is_frozen(seeds: Path) -> None:
+    corpus = load_dir(seeds)
+    article = corpus.articles[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        article.title = "changed"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        article.provider.domain = "evil.example"  # type: ignore[misc]
+    assert article.related
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        article.related[0].url = "https://evil.example/"  # type: ignore[misc]
+    assert article.image is not None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        article.image.url = "https://evil.example/x.jpg"  # type: ignore[misc]
+
+
+# -- defaults ----------------------------------------------------------------------------------------
+
+
+def test_defaults_of_a_minimal_article() -> None:
+    article, problems = parse(front())
+    assert problems == ()
+    assert article is not None
+    assert article.published is True  # missing flag means published, as in Jekyll
+    assert article.kind is Kind.ARTICLE
+    assert article.excerpt == ""
+    assert article.topics == ()
+    assert article.images == ()
+    assert article.image is None
+    assert article.related == ()
+    assert article.featured_html == ""
+    assert article.original_url is None
+    assert article.provider.logo is None
+
+
+@pytest.mark.parametrize(
+    ("value", "published"), [(True, True), (False, False), (DROP, True)], ids=["true", "false", "missing"]
+)
+def test_published_flag(value: object, published: bool) -> None:
+    article, _ = parse(front(published=value))
+    assert article is not None and article.published is published
+
+
+@pytest.mark.parametrize("value", ["yes please", 1, "false"])
+def test_published_must_be_a_boolean(value: object) -> None:
+    article, problems = parse(front(published=value))
+    assert article is None
+    assert "published" in errors(problems)[0].message
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "warned"),
+    [(DROP, Kind.ARTICLE, False), ("article", Kind.ARTICLE, False), ("video", Kind.VIDEO, False),
+     ("Video", Kind.VIDEO, False), ("podcast", Kind.ARTICLE, True)],
+)
+def test_type(value: object, kind: Kind, warned: bool) -> None:
+    article, problems = parse(front(type=value))
+    assert article is not None and article.kind is kind
+    assert any("type" in p.message for p in warnings(problems)) is warned
+
+
+def test_unpublished_articles_stay_out_of_the_feeds_but_name_topics(write_article: WriteArticle) -> None:
+    write_article("on.md", front(title="On", webUrl="https://a.example/on", topics=["Shared"]))
+    write_article(
+        "off.md",
+        front(title="Off", webUrl="https://a.example/off", published=False, topics=["Hidden topic"],
+              provider={"name": "Quiet", "domain": "quiet.example"}),
+    )
+    corpus = load_dir(write_article.root)  # type: ignore[attr-defined]
+    assert [a.title for a in corpus.articles] == ["On"]
+    assert set(corpus.topics) == {"Shared", "Hidden topic"}
+    assert set(corpus.providers) == {"example.com", "quiet.example"}
+    assert corpus.rejected == 0
+
+
+# -- dates ---------------------------------------------------------------------------------------------
+
+MOMENT = datetime(2020, 1, 31, 22, 41, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2020-01-31T22:41:00Z",
+        "2020-01-31t22:41:00z",
+        "2020-01-31T22:41:00+00:00",
+        "2020-01-31T23:41:00+01:00",
+        "2020-01-31T17:41:00-05:00",
+        "2020-02-01T04:11:00+05:30",
+        "2020-01-31T22:41:00",  # no zone: UTC
+        "2020-01-31 22:41:00",
+        "Fri, 31 Jan 2020 22:41:00 GMT",
+    ],
+)
+def test_dates_become_aware_utc(text: str) -> None:
+    article, problems = parse(front(publishedDateTime=text))
+    assert problems == ()
+    assert article is not None
+    assert article.published_at == MOMENT
+    assert article.published_at.tzinfo is not None
+    assert article.published_at.utcoffset() == timedelta(0)
+
+
+def test_unquoted_yaml_timestamp_is_parsed_too(write_article: WriteArticle) -> None:
+    text = front(publishedDateTime=DROP) + "publishedDateTime: 2020-01-31T23:41:00+01:00\n"
+    write_article("a.md", text)
+    corpus = load_dir(write_article.root)  # type: ignore[attr-defined]
+    assert [a.published_at for a in corpus.articles] == [MOMENT]
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("2021-01-01", "has no time"),
+        ("'2021-01-01'", "has no time"),
+        ("'20210101'", "has no time"),
+        ("2021-W01-5", "has no time"),
+        ("2021-w01-5", "has no time"),
+        ("2020-02-30T00:00:00Z", "not a valid date"),
+        ("2021-13-01T00:00:00Z", "not a valid date"),
+        ("2020-01-31T25:00:00Z", "not a valid date"),
+        ("'yesterday'", "not a valid date"),
+        ("2020", "expected a date"),
+        ("[2020-01-01T00:00:00Z]", "expected a date"),
+        ("9999-12-31T23:59:59-05:00", "out of range"),
+    ],
+)
+def test_bad_dates_reject_the_file_naming_the_field(write_article: WriteArticle, text: str, reason: str) -> None:
+    path = write_article("bad.md", front(publishedDateTime=DROP) + f"publishedDateTime: {text}\n")
+    write_article("good.md", front(webUrl="https://example.com/good"))
+    corpus = load_dir(write_article.root)  # type: ignore[attr-defined]
+    assert [a.url for a in corpus.articles] == ["https://example.com/good"]
+    [problem] = errors(corpus.problems)
+    assert problem.path.endswith("bad.md")
+    assert "publishedDateTime" in problem.message
+    assert reason in problem.message
+    assert problem.line == line_of(path, "publishedDateTime:")
+
+
+def test_missing_date_rejects_the_file() -> None:
+    article, problems = parse(front(publishedDateTime=DROP))
+    assert article is None
+    assert "publishedDateTime: missing" in errors(problems)[0].message
+
+
+def test_bad_related_date_drops_only_the_related_item() -> None:
+    related = [
+        {"title": "Good", "webUrl": "https://r.example/1", "publishedDateTime": "2020-01-01T10:00:00+02:00"},
+        {"title": "Bad", "webUrl": "https://r.example/2", "publishedDateTime": "2020-01-01"},
+        {"title": "Undated", "webUrl": "https://r.example/3"},
+    ]
+    article, problems = parse(front(related=related))
+    assert article is not None
+    assert [(r.title, r.published_at) for r in article.related] == [
+        ("Good", datetime(2020, 1, 1, 8, tzinfo=UTC)),
+        ("Undated", None),
+    ]
+    assert any("related[1]" in p.message for p in warnings(problems))
+
+
+# -- canonical URL ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("web", "original", "url", "warned"),
+    [
+        ("https://w.example/a", "https://o.example/a", "https://w.example/a", False),
+        ("http://w.example/a", DROP, "http://w.example/a", False),
+        (DROP, "https://o.example/a", "https://o.example/a", False),
+        ("/relative/path", "https://o.example/a", "https://o.example/a", True),
+        ("//w.example/a", "https://o.example/a", "https://o.example/a", True),
+        ("javascript:alert(1)", "https://o.example/a", "https://o.example/a", True),
+        ("ftp://w.example/a", "https://o.example/a", "https://o.example/a", True),
+        (42, "https://o.example/a", "https://o.example/a", True),
+    ],
+)
+def test_canonical_url(web: object, original: object, url: str, warned: bool) -> None:
+    article, problems = parse(front(webUrl=web, originalUrl=original))
+    assert article is not None
+    assert article.url == url
+    assert any("webUrl" in p.message for p in warnings(problems)) is warned
+
+
+def test_original_url_is_kept_when_it_differs() -> None:
+    article, _ = parse(front(webUrl="https://w.example/a", originalUrl="https://o.example/a"))
+    assert article is not None and article.original_url == "https://o.example/a"
+
+
+@pytest.mark.parametrize(
+    ("web", "original"),
+    [(DROP, DROP), ("/relative", DROP), ("javascript:alert(1)", "mailto:x@example.com"), ("", "not a url")],
+)
+def test_no_usable_url_rejects_the_file(web: object, original: object) -> None:
+    article, problems = parse(front(webUrl=web, originalUrl=original))
+    assert article is None
+    assert "no usable URL" in errors(problems)[0].message
+
+
+# -- provider --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("domain", "expected"),
+    [("wired.com", "wired.com"), ("WIRED.Com", "wired.com"), ("wired.com.", "wired.com"), (" Wired.COM. ", "wired.com")],
+)
+def test_provider_domain_is_normalised(domain: str, expected: str) -> None:
+    article, _ = parse(front(provider={"name": "Wired", "domain": domain}))
+    assert article is not None
+    assert article.provider == Provider("Wired", expected)
+
+
+@pytest.mark.parametrize(
+    ("provider", "reason"),
+    [
+        (DROP, "provider: missing"),
+        ({"name": "No domain"}, "missing domain"),
+        ({"name": "Bad", "domain": "not a domain"}, "invalid domain"),
+        ({"name": "Bad", "domain": "evil.example/../x"}, "invalid domain"),
+        ("wired.com", "expected a mapping"),
+    ],
+)
+def test_provider_without_usable_domain_rejects_the_file(provider: object, reason: str) -> None:
+    article, problems = parse(front(provider=provider))
+    assert article is None
+    assert reason in errors(problems)[0].message
+
+
+def test_provider_without_name_uses_the_domain() -> None:
+    article, problems = parse(front(provider={"domain": "example.org"}))
+    assert article is not None
+    assert article.provider.name == "example.org"
+    assert any("provider.name" in p.message for p in warnings(problems))
+
+
+def test_provider_logo_from_any_article_is_kept(write_article: WriteArticle) -> None:
+    logo = {"url": "/assets/logo.png", "width": 50, "height": 50}
+    write_article("a.md", front(webUrl="https://example.com/1", publishedDateTime="2021-01-01T00:00:00Z"))
+    write_article(
+        "b.md",
+        front(webUrl="https://example.com/2", provider={"name": "Example", "domain": "example.com", "images": [logo]}),
+    )
+    corpus = load_dir(write_article.root)  # type: ignore[attr-defined]
+    assert corpus.providers["example.com"].logo == Image("/assets/logo.png", 50, 50)
+
+
+# -- dedupe ----------------------------------------------------------------------------------------------
+
+SAME = "https://example.com/same"
+
+
+def test_duplicate_url_newer_wins_whatever_the_path_order(write_article: WriteArticle) -> None:
+    write_article("a.md", front(title="Older", webUrl=SAME, publishedDateTime="2020-01-01T00:00:00Z"))
+    write_article("b.md", front(title="Newer", webUrl=SAME, publishedDateTime="2020-06-01T00:00:00Z"))
+    corpus = load_dir(write_article.root)  # type: ignore[attr-defined]
+    assert [a.title for a in corpus.articles] == ["Newer"]
+    [problem] = corpus.problems
+    assert problem.path.endswith("a.md")
+    assert "duplicate" in problem.message and "b.md" in problem.message
+
+
+def test_duplicate_url_newer_wins_when_it_comes_first(write_article: WriteArticle) -> None:
+    write_article("a.md", front(title="Newer", webUrl=SAME, publishedDateTime="2020-06-01T00:00:00Z"))
+    write_article("b.md", front(title="Older", webUrl=SAME, publishedDateTime="2020-01-01T00:00:00Z"))
+    corpus = load_dir(write_article.root)  # type: ignore[attr-defined]
+    assert [a.title for a in corpus.articles] == ["Newer"]
+    assert [p.path.rsplit("/", 1)[-1] for p in corpus.problems] == ["b.md"]
+
+
+def test_duplicate_url_tie_keeps_the_first_path(write_article: WriteArticle) -> None:
+    # Written in reverse order so that file-system order and path order differ.
+    for name in ("c.md", "b.md", "sub/a.md"):
+        write_article(name, front(title=name, webUrl=SAME))
+    corpus = load_dir(write_article.root)  # type: ignore[attr-defined]
+    assert [a.title for a in corpus.articles] == ["b.md"]
+    assert sorted(p.path.rsplit("/", 1)[-1] for p in corpus.problems) == ["a.md", "c.md"]
+    assert all("duplicate" in p.message for p in corpus.problems)
+
+
+@pytest.mark.parametrize("unpublished_name", ["a.md", "z.md"])
+def test_unpublished_copy_never_hides_a_published_one(write_article: WriteArticle, unpublished_name: str) -> None:
+    write_article(unpublished_name, front(title="Draft", webUrl=SAME, published=False,
+                                          publishedDateTime="2024-01-01T00:00:00Z"))
+    write_article("m.md", front(title="Live", webUrl=SAME, publishedDateTime="2020-01-01T00:00:00Z"))
+    corpus = load_dir(write_article.root)  # type: ignore[attr-defined]
+    assert [a.title for a in corpus.articles] == ["Live"]
+    assert corpus.rejected == 0
+
+
+def test_duplicates_in_the_shared_corpus_are_reported(corpus_dir: Path) -> None:
+    corpus = load_dir(corpus_dir)
+    urls = [a.url for a in corpus.articles]
+    assert len(urls) == len(set(urls))
+    assert any("duplicate" in p.message for p in corpus.problems)
+
+
+# -- ordering --------------------------------------------------------------------------------------------
+
+
+def test_articles_are_newest_first_then_url_ascending(write_article: WriteArticle) -> None:
+    write_article("1.md", front(webUrl="https://example.com/b", publishedDateTime="2020-01-01T00:00:00Z"))
+    write_article("2.md", front(webUrl="https://example.com/a", publishedDateTime="2020-01-01T01:00:00+01:00"))
+    write_article("3.md", front(webUrl="https://example.com/c", publishedDateTime="2020-01-02T00:00:00Z"))
+    write_article("4.md", front(webUrl="https://example.com/0", publishedDateTime="2019-12-31T00:00:00Z"))
+    corpus = load_dir(write_article.root)  # type: ignore[attr-defined]
+    assert [a.url.rsplit("/", 1)[1] for a in corpus.articles] == ["c", "a", "b", "0"]
+
+
+# -- broken files ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "line", "reason"),
+    [
+        (b"---\ntitle: T\nexcerpt: x\n  bad: y\n---\n", 4, "invalid YAML"),
+        (b"---\ntitle: T\ntopics: [a, b\nexcerpt: x\n---\n", 4, "invalid YAML"),
+        (b"title: T\nwebUrl: https://example.com/x\n", 1, "no YAML front matter"),
+        (b"---\ntitle: T\nwebUrl: https://example.com/x\n", 1, "never closes"),
+        (b"", None, "empty"),
+        (b"\n  \n\n", None, "empty"),
+        (b"---\n---\nbody\n", 1, "empty"),
+        (b"---\ntitle: T\nexcerpt: caf\xe9\n---\n", 3, "not UTF-8"),
+        (b"---\n- title\n- excerpt\n---\n", 2, "not a mapping"),
+        (b"---\njust some text\n---\n", 2, "not a mapping"),
+        (b"---\ntitle: T\n\x00\x00\n---\n", 3, "binary"),
+        (b"---\nwebUrl: https://example.com/x\npublishedDateTime: 2020-01-01T00:00:00Z\n"
+         b"provider: {name: P, domain: p.example}\n---\n", None, "title: missing"),
+        (b"---\ntitle: ''\nwebUrl: https://example.com/x\npublishedDateTime: 2020-01-01T00:00:00Z\n"
+         b"provider: {name: P, domain: p.example}\n---\n", 2, "title: empty"),
+        (b"---\ntitle: [a, b]\nwebUrl: https://example.com/x\n---\n", 2, "title: expected text"),
+    ],
+    ids=[
+        "yaml-indent", "yaml-unclosed-list", "no-front-matter", "unclosed-front-matter", "empty", "blank",
+        "empty-front-matter", "not-utf8", "list", "scalar", "nul-bytes", "missing-title", "empty-title",
+        "title-not-text",
+    ],
+)
+def test_broken_file_is_a_problem_and_others_still_load(
+    write_article: WriteArticle, raw: bytes, line: int | None, reason: str
+) -> None:
+    write_article("a-good.md", front(webUrl="https://example.com/good-a"))
+    write_article("b-broken.md", raw)
+    write_article("c-good.md", front(webUrl="https://example.com/good-c"))
+    corpus = load_dir(write_article.root)  # type: ignore[attr-defined]
+    assert sorted(a.url for a in corpus.articles) == ["https://example.com/good-a", "https://example.com/good-c"]
+    assert corpus.files == 3
+    assert corpus.rejected == 1
+    [problem] = corpus.problems
+    assert problem.severity == "error"
+    assert problem.path == (write_article.root / "b-broken.md").as_posix()  # type: ignore[attr-defined]
+    assert problem.line == line
+    assert reason in problem.message
+    where = f"{problem.path}:{line}" if line else problem.path
+    assert str(problem) == f"{where}: error: {problem.message}"
+
+
+def test_oversized_file_is_refused(write_article: WriteArticle) -> None:
+    write_article("big.md", front(excerpt="x" * 5000))
+    corpus = load(write_article.root, 1000)  # type: ignore[attr-defined]
+    assert corpus.articles == ()
+    assert "over the limit" in errors(corpus.problems)[0].message
+
+
+def test_yaml_is_loaded_safely(write_article: WriteArticle) -> None:
+    write_article("evil.md", front() + "exploit: !!python/object/apply:os.system ['echo pwned']\n")
+    corpus = load_dir(write_article.root)  # type: ignore[attr-defined]
+    assert corpus.articles == ()
+    assert "invalid YAML" in errors(corpus.problems)[0].message
+
+
+def test_alias_bomb_is_refused(write_article: WriteArticle) -> None:
+    bomb = 'a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n'
+    write_article("bomb.md", front() + bomb)
+    corpus = load_dir(write_article.root)  # type: ignore[attr-defined]
+    assert corpus.articles == ()
+    assert "alias" in errors(corpus.problems)[0].message
+
+
+# -- repaired data: warnings keep the article -----------------------------------------------------------
+
+
+def test_topics_as_a_string_is_one_topic_with_a_warning(write_article: WriteArticle) -> None:
+    path = write_article("a.md", front(topics="AI"))
+    corpus = load_dir(write_article.root)  # type: ignore[attr-defined]
+    assert [a.topics for a in corpus.articles] == [("AI",)]
+    [problem] = corpus.problems
+    assert problem.severity == "warning"
+    assert "topics" in problem.message
+    assert problem.line == line_of(path, "topics:")
+    assert corpus.rejected == 0
+
+
+def test_bad_topic_entries_are_dropped_and_duplicates_merged() -> None:
+    article, problems = parse(front(topics=["AI", 3, "", "AI", "  Computer   Vision "]))
+    assert article is not None
+    assert article.topics == ("AI", "Computer Vision")
+    assert len(warnings(problems)) == 2
+
+
+def test_related_items_are_capped_at_50_in_file_order(write_article: WriteArticle) -> None:
+    items = [{"title": f"Item {i}", "webUrl": f"https://r.example/{i}"} for i in range(MAX_RELATED + 10)]
+    path = write_article("a.md", front(related=items))
+    corpus = load_dir(write_article.root)  # type: ignore[attr-defined]
+    [article] = corpus.articles
+    assert MAX_RELATED == 50
+    assert [r.title for r in article.related] == [f"Item {i}" for i in range(50)]
+    [problem] = corpus.problems
+    assert problem.severity == "warning" and "related" in problem.message and "50" in problem.message
+    assert problem.line in (line_of(path, "related:"), line_of(path, "related:") + 1)
+
+
+def test_related_items_repeating_a_url_or_the_article_are_dropped() -> None:
+    items = [
+        {"title": "Self", "webUrl": MINIMAL["webUrl"]},
+        {"title": "One", "webUrl": "https://r.example/1"},
+        {"title": "One again", "webUrl": "https://r.example/1"},
+        {"title": "No URL"},
+        {"webUrl": "https://r.example/no-title"},
+        "not a mapping",
+    ]
+    article, problems = parse(front(related=items))
+    assert article is not None
+    assert [r.title for r in article.related] == ["One"]
+    assert len(warnings(problems)) == 3  # no URL, no title, not a mapping
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        '<p onclick="steal()">Hi</p><script>alert(1)</script>',
+        '<a href="javascript:alert(1)">x</a><img src="x" onerror="alert(2)">',
+        '<iframe src="https://www.youtube.com/embed/x" onload="alert(3)"></iframe><style>body{}</style>',
+        '<a href=" JaVaScRiPt:alert(4)">x</a><object data="evil.swf"></object>',
+    ],
+)
+def test_hostile_featured_content_is_sanitised_with_a_warning(html: str) -> None:
+    article, problems = parse(front(featuredContent=html))
+    assert article is not None
+    lowered = article.featured_html.lower()
+    for bad in ("<script", "onclick", "onerror", "onload", "javascript:", "<style", "<object", "alert(1)"):
+        assert bad not in lowered
+    assert warnings(problems)
+    assert all("featuredContent" in p.message for p in problems)
+
+
+def test_safe_featured_content_is_kept_without_warning() -> None:
+    html = '<iframe width="800" height="500" src="https://www.youtube.com/embed/x" allowfullscreen></iframe>'
+    article, problems = parse(front(featuredContent=html))
+    assert article is not None
+    assert 'src="https://www.youtube.com/embed/x"' in article.featured_html
+    assert problems == ()
+
+
+def test_markup_in_title_becomes_plain_text_with_a_warning() -> None:
+    article, problems = parse(front(title="<b>Bold</b> news<script>alert(1)</script>", excerpt="Fish &amp; chips"))
+    assert article is not None
+    assert article.title == "Bold news"
+    assert article.excerpt == "Fish & chips"
+    assert any(p.message.startswith("title:") for p in warnings(problems))
+
+
+def test_control_characters_are_removed_from_text() -> None:
+    text = front() + 'excerpt: "tab\\tand\\x01bell\\x07 text"\n'
+    article, problems = parse(text.replace("title: A title", 'title: "Bad\\x01\\x08\\x0b\\x1f\\ufffe title"'))
+    assert article is not None
+    assert article.title == "Bad title"
+    assert article.excerpt == "tab andbell text"
+    assert any("not allowed in XML" in p.message for p in warnings(problems))
+
+
+@pytest.mark.parametrize(
+    ("images", "kept"),
+    [
+        ([{"url": "https://i.example/a.jpg", "width": 10, "height": 20}], [("https://i.example/a.jpg", 10, 20)]),
+        ([{"url": "https://i.example/a.jpg", "width": "10", "height": -5}], [("https://i.example/a.jpg", 10, None)]),
+        ([{"url": "relative/a.jpg"}, {"url": "https://i.example/b.jpg"}], [("https://i.example/b.jpg", None, None)]),
+        ([{"url": "javascript:alert(1)"}], []),
+        ("https://i.example/a.jpg", []),
+    ],
+)
+def test_images(images: object, kept: list[tuple[str, int | None, int | None]]) -> None:
+    article, _ = parse(front(images=images))
+    assert article is not None
+    assert [(i.url, i.width, i.height) for i in article.images] == kept
+
+
+# -- which files count -------------------------------------------------------------------------------------
+
+
+def test_hidden_files_and_other_suffixes_are_ignored_subdirectories_searched(write_article: WriteArticle) -> None:
+    counted = ["a.md", "b.markdown", "c.txt", "D.MD", "sub/e.md", "sub/deeper/f.txt"]
+    ignored = [".hidden.md", ".drafts/g.md", "sub/.h.md", "notes.json", "readme.rst", "i.yaml", "j.html", "k.md~", "md"]
+    for index, name in enumerate(counted + ignored):
+        write_article(name, front(title=name, webUrl=f"https://example.com/{index}"))
+    root = write_article.root  # type: ignore[attr-defined]
+    assert discover(root) == sorted(counted)
+    corpus = load_dir(root)
+    assert corpus.files == len(counted)
+    assert sorted(a.title for a in corpus.articles) == sorted(counted)
+    assert corpus.problems == ()
+
+
+def test_symlink_leaving_the_seeds_directory_is_not_followed(write_article: WriteArticle, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.md"
+    outside.write_bytes(wrap(front(title="Outside", webUrl="https://example.com/outside")))
+    write_article("inside.md", front(title="Inside"))
+    root = write_article.root  # type: ignore[attr-defined]
+    (root / "link.md").symlink_to(outside)
+    assert [a.title for a in load_dir(root).articles] == ["Inside"]
+
+
+def test_utf8_bom_is_accepted(write_article: WriteArticle) -> None:
+    write_article("bom.md", b"\xef\xbb\xbf" + wrap(front(title="Réseaux de neurones")))
+    corpus = load_dir(write_article.root)  # type: ignore[attr-defined]
+    assert corpus.problems == ()
+    assert [a.title for a in corpus.articles] == ["Réseaux de neurones"]
+
+
+def test_crlf_file_loads_with_right_line_numbers(write_article: WriteArticle) -> None:
+    text = front(title="Windows", excerpt="Line endings", topics="Single topic")
+    path = write_article("crlf.md", wrap(text, "\r\n"))
+    assert b"\r\n" in path.read_bytes()
+    corpus = load_dir(write_article.root)  # type: ignore[attr-defined]
+    [article] = corpus.articles
+    assert (article.title, article.excerpt, article.topics) == ("Windows", "Line endings", ("Single topic",))
+    assert all("\r" not in text for text in strings(article))
+    [problem] = corpus.problems
+    assert problem.line == line_of(path, "topics:")
+
+
+def test_crlf_files_of_the_shared_corpus_load(corpus_dir: Path) -> None:
+    crlf = [p for p in sorted(corpus_dir.iterdir()) if b"\r\n" in p.read_bytes()]
+    assert crlf, "the corpus is expected to hold CRLF files"
+    for path in crlf:
+        result = parse_bytes(str(path), path.read_bytes(), MAX_BYTES)
+        assert result.article is not None, result.problems
+        assert errors(result.problems) == []
+        assert all("\r" not in text for text in strings(result.article))
+
+
+def test_shared_corpus_loads_without_crash(corpus_dir: Path) -> None:
+    corpus = load_dir(corpus_dir)
+    assert corpus.files == 192
+    assert len(corpus.articles) > 100
+    assert corpus.rejected == 0
+    for article in corpus.articles:
+        assert article.published and article.published_at.utcoffset() == timedelta(0)
+        assert article.url.startswith(("http://", "https://"))
+    secrets = {raw_front(p)["secured"] for p in corpus_dir.iterdir()}
+    assert not secrets & {text for article in corpus.articles for text in strings(article)}
