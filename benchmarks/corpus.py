@@ -1,20 +1,15 @@
-"""Deterministic synthetic article corpus for feedpub benchmarks.
+"""Deterministic synthetic article corpus for feedpub benchmarks (``python -m benchmarks.corpus OUT N``).
 
-``generate(out_dir, n, seed)`` writes ``n`` files shaped like the real inputs (``seeds/``): YAML front
-matter only (``---\\n<yaml>\\n---\\n``), same key order and blank-line layout: category, title, excerpt,
-publishedDateTime, [originalUrl], [webUrl], [ampWebUrl, cdnAmpWebUrl], type, quality, heat, published,
-[featuredContent], provider, topics, [images], [related], secured.  Files are ``<index:06d>_<hex16>.txt``
-(hex = blake2b-64 of the canonical URL, so deliberate duplicates share it) in ``out_dir/<index//1000:03d>/``.
-
+Writes files shaped like the real inputs (``seeds/``): YAML front matter only (``---\\n<yaml>\\n---\\n``)
+with the same key order and blank-line layout.  ``out_dir/<index//1000:03d>/<index:06d>_<hex16>.txt``,
+hex = blake2b-64 of the canonical URL (webUrl, else originalUrl), so deliberate duplicates share it.
 Approximate shape: ~6 KB per file; 1-5 of 25 Zipf-weighted topics (incl. "Réseaux de neurones", "C#",
-"AR/VR", ".NET"); 2,000 Zipf-distributed providers with stable name/domain/URL scheme and a site-relative,
+"AR/VR", ".NET"); 2,000 Zipf-distributed providers with a stable name/domain/URL scheme and a site-relative,
 absolute or no logo; 0-15 related items; 10 % unpublished (heat -1); 5 % YouTube videos with an iframe
-``featuredContent``; ~6 % without webUrl (originalUrl only); dates over 2019-2021, ~4 % sharing a timestamp;
-canonical URLs unique except ~0.5 % deliberate duplicates; ~20 % of files use plain (unquoted) URLs like
-seed 002; text contains quotes, ``&``, ``<b>``, ``’“”`` and accents.  Output depends only on (n, seed);
-existing files in ``out_dir`` are overwritten, never deleted.
-
-CLI: ``python -m benchmarks.corpus OUT_DIR N [--seed S]``.
+featuredContent; ~6 % without webUrl; dates over 2019-2021, ~4 % sharing a timestamp; canonical URLs unique
+except ~0.5 % deliberate duplicates (within a subdirectory); ~20 % of files use plain (unquoted) URLs like
+seed 002; text has quotes, ``&``, ``<b>``, ``’“”`` and accents.  Output depends only on (n, seed), not on
+the worker count; a corpus of n is a prefix of one of n' > n.  Existing files are overwritten, not deleted.
 """
 from __future__ import annotations
 
@@ -27,28 +22,29 @@ import os
 import random
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
 PER_DIR = 1000
+Item = tuple[int, dict[str, Any], str]
+Hist = dict[str, list[Any]]  # per-chunk history: earlier "times" (datetimes) and "urls" (URL-field dicts)
 TOPICS = ["AI", "Machine Learning", "Computer Vision", "Natural Language Processing", "Cloud Computing",
           "Cybersecurity", "Kubernetes", "Open Source", "Power Apps", "AWS AI", "Deep Learning", "Data Privacy",
           "Réseaux de neurones", "DevOps", "Serverless", "Edge Computing", "Quantum Computing", "Robotics",
           "Teams integration", "Python", "Rust", "WebAssembly", "C#", "AR/VR", ".NET"]
-_HEAD = [("TechCrunch", "techcrunch.com"), ("The Next Web", "thenextweb.com"), ("Wired", "wired.com"),
-         ("theregister", "theregister.com"), ("ZDNet", "zdnet.com"), ("VentureBeat", "venturebeat.com"),
-         ("Microsoft", "microsoft.com"), ("Ars Technica", "arstechnica.com"), ("The Verge", "theverge.com"),
-         ("heise online", "heise.de"), ("Le Monde Informatique", "lemondeinformatique.fr"),
-         ("Les Échos", "lesechos.fr"), ("Mail Online", "dailymail.co.uk"), ("Tom's Hardware", "tomshardware.com"),
-         ("AUS&R", "i-hls.com"), ("openpr.com", "openpr.com"), ("Finanznachrichten", "finanznachrichten.de"),
-         ("Golem.de", "golem.de"), ("On MSFT", "onmsft.com"), ("Courthouse News Service", "courthousenews.com"),
-         ("The New Stack", "thenewstack.io"), ("Numerama", "numerama.com"), ("Japan Today", "japantoday.com"),
-         ("C-SPAN", "c-span.org"), ("MinnPost", "minnpost.com"), ("The Daily Dot", "dailydot.com")]
+_HEAD = [tuple(x.split("=")) for x in (  # most frequent providers (Zipf head), then 1,974 synthetic ones
+    "TechCrunch=techcrunch.com|The Next Web=thenextweb.com|Wired=wired.com|theregister=theregister.com|ZDNet="
+    "zdnet.com|VentureBeat=venturebeat.com|Microsoft=microsoft.com|Ars Technica=arstechnica.com|The Verge="
+    "theverge.com|heise online=heise.de|Le Monde Informatique=lemondeinformatique.fr|Les Échos=lesechos.fr|"
+    "Mail Online=dailymail.co.uk|Tom's Hardware=tomshardware.com|AUS&R=i-hls.com|openpr.com=openpr.com|"
+    "Finanznachrichten=finanznachrichten.de|Golem.de=golem.de|On MSFT=onmsft.com|Courthouse News Service="
+    "courthousenews.com|The New Stack=thenewstack.io|Numerama=numerama.com|Japan Today=japantoday.com|"
+    "C-SPAN=c-span.org|MinnPost=minnpost.com|The Daily Dot=dailydot.com").split("|")]
 _PRE = ("Tech Cloud Data Byte Code Silicon Digital Neural Quantum Cyber Dev Net Pixel Signal Circuit Open Future "
         "Smart Info Logic Stack Kernel Packet Vector Tensor Cluster Binary Hyper Micro Mega Nano Bright Blue "
         "Iron Crystal Nordic Pacific Atlantic Metro Capital").split()
@@ -60,8 +56,8 @@ _SUBJ = ("Microsoft|Amazon|Google|Apple|Meta|IBM|Nvidia|OpenAI|Intel|Samsung|the
          "the Linux Foundation|Deutsche Telekom|Société Générale|Ubisoft|NEC|Finding Rover").split("|")
 _VERB = ("announced|unveiled|launched|acquired|open-sourced|delayed|is testing|quietly updated|has banned|warned "
          "about|doubled down on|expanded|rolled out|deprecated|benchmarked|patched|extended the ban on").split("|")
-_OBJ = ("a new {t} platform|its {t} roadmap|a $1.2 billion {t} fund|{t} tooling for enterprises|the “{t}” "
-        "preview|a fresh {t} moratorium|{t} support in Teams|an open {t} benchmark|its controversial {t} product").split("|")
+_OBJ = ("a new {t} platform|its {t} roadmap|a $1.2 billion {t} fund|{t} tooling for enterprises|the “{t}” preview|"
+        "a fresh {t} moratorium|{t} support in Teams|an open {t} benchmark|its controversial {t} product").split("|")
 _TAIL = ["", "", "", " for enterprise customers", " in Europe", " after months of criticism", " (again)",
          " ahead of its developer conference", ", according to people familiar with the matter",
          " — and it’s a big deal", " amid \"serious concerns\"", ": here’s what you need to know",
@@ -71,7 +67,7 @@ _FLAVOR = ["Shares rose 3% & analysts called it “a clear signal”.", "The <b>
            'A spokesperson said the feature is "not a priority right now".', "Prices start at €9.99/month.",
            "Critics say it’s “too little, too late” — others aren't so sure.", "Stay tuned!", "  Here's the gist:  •"]
 _WP = (6 * [1280, 1024, 800, 2000]) + [640, 1200, 796, 2300]
-_EPOCH = datetime(2019, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(2019, 1, 1, tzinfo=UTC)
 _SPAN_MIN, _FMT = 3 * 365 * 24 * 60, "%Y-%m-%dT%H:%M:%SZ"
 _SLUG = re.compile(r"[^a-z0-9]+")
 _PLAIN_URL = re.compile(r"(?:https?:/)?/[^\s#\"']+")
@@ -87,16 +83,13 @@ _q = json.encoder.encode_basestring  # same output as json.dumps(s, ensure_ascii
 
 
 class _Rng(random.Random):
-    """random.Random with ~5x cheaper choice/randint/randrange (float-scaled; still fully deterministic)."""
+    """random.Random with ~4x cheaper choice/randint (float-scaled; still fully deterministic)."""
 
     def choice(self, seq: Any) -> Any:
         return seq[int(self.random() * len(seq))]
 
     def randint(self, a: int, b: int) -> int:
         return a + int(self.random() * (b - a + 1))
-
-    def randrange(self, start: int, stop: int | None = None, step: int = 1) -> int:
-        return int(self.random() * start) if stop is None else start + int(self.random() * (stop - start))
 
 
 def _pick(rng: random.Random, cum: list[float]) -> int:
@@ -149,8 +142,7 @@ def _title(rng: random.Random, topic: str) -> str:
 
 
 def _excerpt(rng: random.Random) -> str:
-    sents = _sentences()
-    text = " ".join([rng.choice(sents) for _ in range(rng.randint(1, 4))])
+    text = " ".join([rng.choice(_sentences()) for _ in range(rng.randint(1, 4))])
     return text[:250].rsplit(" ", 1)[0] + " ..." if len(text) > 300 else text
 
 
@@ -178,7 +170,7 @@ def _image(rng: random.Random, p: dict[str, Any], dt: datetime, slug: str) -> di
     return img
 
 
-def _article(rng: random.Random, index: int, hist: dict[str, list] | None) -> dict[str, Any]:
+def _article(rng: random.Random, index: int, hist: Hist | None) -> dict[str, Any]:
     """One article dict in file key order; ``hist`` (earlier timestamps/URLs) enables shared dates and dups."""
     provs = _providers()
     p, topics = provs[_pick(rng, _PROV_CUM)], []
@@ -207,7 +199,7 @@ def _article(rng: random.Random, index: int, hist: dict[str, list] | None) -> di
     published, quality = rng.random() >= 0.10, min(160, int(rng.gammavariate(2.0, 22.0)))
     a: dict[str, Any] = {"category": "news", "title": title, "excerpt": _excerpt(rng),
                          "publishedDateTime": dt.strftime(_FMT), **urls, "type": "video" if is_video else "article",
-                         "quality": quality, "heat": quality + rng.randint(-10, 50) if published else -1,
+                         "quality": quality, "heat": max(0, quality + rng.randint(-10, 50)) if published else -1,
                          "published": published}
     if is_video:
         a["featuredContent"] = _IFRAME.format(vid)
@@ -223,7 +215,7 @@ def _article(rng: random.Random, index: int, hist: dict[str, list] | None) -> di
         if rng.random() < 0.5:
             a["images"][0]["title"] = title
     related = []
-    for _ in range(0 if rng.random() < 0.15 else int(rng.triangular(1, 16, 5))):
+    for _ in range(0 if rng.random() < 0.15 else int(rng.triangular(1, 16, 6))):
         rp = provs[_pick(rng, _PROV_CUM)]
         rdt = dt + timedelta(minutes=rng.randint(-7 * 1440, 7 * 1440))
         rt = _title(rng, rng.choice(topics))
@@ -245,17 +237,17 @@ def _article(rng: random.Random, index: int, hist: dict[str, list] | None) -> di
 
 
 @lru_cache(maxsize=8192)
-def _plain_ok(s: str) -> bool:
+def _plain_ok(s: str) -> bool:  # safe as a YAML plain scalar (provider names/domains, topics, type)
     return bool(_PLAIN.fullmatch(s)) and s.lower() not in ("yes", "no", "on", "off", "true", "false", "null")
 
 
 def _val(key: str, v: Any, plain_urls: bool) -> str:
-    if type(v) is str:
-        if key == "publishedDateTime" or (key in _PLAIN_KEYS and _plain_ok(v)) or (
-                plain_urls and key in _URL_KEYS and _PLAIN_URL.fullmatch(v)):
-            return v
-        return _q(v)
-    return ("true" if v else "false") if type(v) is bool else str(v)
+    if type(v) is not str:
+        return ("true" if v else "false") if type(v) is bool else str(v)
+    if key == "publishedDateTime" or (key in _PLAIN_KEYS and _plain_ok(v)) or (
+            plain_urls and key in _URL_KEYS and _PLAIN_URL.fullmatch(v)):
+        return v
+    return _q(v)
 
 
 def _emit(out: list[str], d: dict[str, Any], pad: str, first: str, plain: bool) -> list[str]:
@@ -284,18 +276,14 @@ def render(article: dict[str, Any], plain_urls: bool = False) -> str:
     return "".join(_emit(["---\n"], article, "", "", plain_urls)) + "---\n"
 
 
-def _iter_chunk(seed: int, chunk: int, n: int) -> Iterator[tuple[int, dict[str, Any], str]]:
-    """Articles of one subdirectory; each chunk has its own RNG, so chunks can be built in parallel."""
-    rng, hist = _Rng(f"feedpub-{seed}-{chunk}"), {"times": [], "urls": []}
-    for i in range(chunk * PER_DIR, min(n, (chunk + 1) * PER_DIR)):
-        a = _article(rng, i, hist)
-        yield i, a, render(a, rng.random() < 0.2)
-
-
-def iter_articles(n: int, seed: int = 0) -> Iterator[tuple[int, dict[str, Any], str]]:
-    """Yield (index, article dict, rendered text) for corpus (n, seed) without touching disk."""
-    for chunk in range(-(-n // PER_DIR)):
-        yield from _iter_chunk(seed, chunk, n)
+def iter_articles(n: int, seed: int = 0, chunks: Iterable[int] | None = None) -> Iterator[Item]:
+    """Yield (index, article dict, file text) of corpus (n, seed) without touching disk.  Each chunk
+    (subdirectory of PER_DIR files) has its own RNG and history, so chunks can be built in parallel."""
+    for chunk in range(-(-n // PER_DIR)) if chunks is None else chunks:
+        rng, hist = _Rng(f"feedpub-{seed}-{chunk}"), Hist(times=[], urls=[])
+        for i in range(chunk * PER_DIR, min(n, (chunk + 1) * PER_DIR)):
+            a = _article(rng, i, hist)
+            yield i, a, render(a, rng.random() < 0.2)
 
 
 def _write(out_dir: Path, index: int, a: dict[str, Any], text: str) -> tuple[Path, int]:
@@ -309,7 +297,7 @@ def _write(out_dir: Path, index: int, a: dict[str, Any], text: str) -> tuple[Pat
 
 def _write_chunk(job: tuple[Path, int, int, int]) -> int:
     out_dir, seed, chunk, n = job
-    return sum(_write(out_dir, i, a, text)[1] for i, a, text in _iter_chunk(seed, chunk, n))
+    return sum(_write(out_dir, i, a, text)[1] for i, a, text in iter_articles(n, seed, [chunk]))
 
 
 def _generate(out_dir: Path, n: int, seed: int, workers: int | None = None) -> int:
@@ -322,10 +310,7 @@ def _generate(out_dir: Path, n: int, seed: int, workers: int | None = None) -> i
 
 
 def generate(out_dir: Path, n: int, seed: int = 0, workers: int | None = None) -> None:
-    """Write n articles to out_dir/<index//1000:03d>/<index:06d>_<hex>.txt; same (n, seed) -> same bytes.
-
-    Subdirectories are generated by ``workers`` processes (default: all CPUs; 1 = in-process).
-    """
+    """Write n articles under out_dir using ``workers`` processes (default: all CPUs; 1 = in-process)."""
     _generate(out_dir, n, seed, workers)
 
 
@@ -338,8 +323,10 @@ def touch_one(out_dir: Path, index: int) -> Path:
     m = re.search(r'^title: (".*")$', text, re.M)
     if not m:
         raise ValueError(f"{hits[0]}: no double-quoted top-level title line")
-    base, rev = re.fullmatch(r"(.*?)(?: \(rev (\d+)\))?", json.loads(m.group(1)), re.S).groups()
-    hits[0].write_bytes((text[:m.start(1)] + _q(f"{base} (rev {int(rev or 0) + 1})") + text[m.end(1):]).encode())
+    title = json.loads(m.group(1))
+    rev = re.search(r" \(rev (\d+)\)$", title)
+    new = f"{title[:rev.start()]} (rev {int(rev.group(1)) + 1})" if rev else f"{title} (rev 1)"
+    hits[0].write_bytes((text[:m.start(1)] + _q(new) + text[m.end(1):]).encode())
     return hits[0]
 
 

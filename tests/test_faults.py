@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from feedpub.cli import main
-from feedpub.corpus import load
+from feedpub.loader import load
 from feedpub.settings import Settings
 from feedpub.site import render_site
 

@@ -160,7 +160,7 @@ def test_build_publishes_every_good_article_and_valid_feeds(hostile: Path, tmp_p
     assert (out / "providers" / "news.example.com.xml").exists()
     assert {p.name for p in out.glob("*.xml")} >= {"all-6a7208.xml", "index-e540cd.xml", "ai.xml", "a-i.xml"}
     many = next(item for item in items if item["id"] == "https://example.com/18")
-    assert len(many["_related"]) == 50
+    assert len(many["_related"]["items"]) == 50
 
 
 def test_hostile_html_is_sanitised_in_every_format(hostile: Path, tmp_path: Path) -> None:

@@ -15,7 +15,8 @@ import click
 
 from . import __version__
 from .build import write_site
-from .corpus import Corpus, SeedsUnavailable, load
+from .corpus import Corpus
+from .loader import SeedsUnavailable, load
 from .feeds import topic_slugs
 from .settings import Settings, SettingsError, describe, env_name, setting_fields
 from .site import render_site

@@ -1,7 +1,7 @@
 """Finding article files and assembling them into a corpus.
 
-Parsing is per file (:mod:`feedpub.parse`); this module decides which files
-count, removes duplicate URLs among published articles and collects every
+Parsing is per file (:mod:`feedpub.parse`), loading fast is
+:mod:`feedpub.loader`'s job; this module decides which files count, removes duplicate URLs among published articles and collects every
 topic and provider so each gets a feed even when it has no published article.
 """
 
@@ -44,19 +44,44 @@ class Corpus:
 
 def discover(root: Path) -> list[str]:
     """Article files under ``root`` as sorted relative POSIX paths; hidden names and links out are skipped."""
-    found = []
+    return sorted(scan(root))
+
+
+def scan(root: Path) -> dict[str, tuple[int, int]]:
+    """Each article file under ``root`` with its (size, mtime_ns), from one pass of ``os.scandir``.
+
+    Directories that are links are not entered; a file that is a link is
+    read only when it points inside the seeds directory.
+    """
+    found: dict[str, tuple[int, int]] = {}
     real_root = os.path.realpath(root)
-    for directory, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        for name in filenames:
-            if name.startswith(".") or os.path.splitext(name)[1].lower() not in SUFFIXES:
+    pending = [("", os.fspath(root))]
+    while pending:
+        prefix, directory = pending.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
                 continue
-            full = os.path.join(directory, name)
-            real = os.path.realpath(full)
-            if os.path.commonpath([real_root, real]) != real_root:
-                continue  # a link that leaves the seeds directory is never read
-            found.append(Path(os.path.relpath(full, root)).as_posix())
-    return sorted(found)
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((f"{prefix}{name}/", entry.path))
+                    continue
+                if os.path.splitext(name)[1].lower() not in SUFFIXES:
+                    continue
+                if entry.is_symlink():
+                    real = os.path.realpath(entry.path)
+                    if os.path.commonpath([real_root, real]) != real_root:
+                        continue  # a link that leaves the seeds directory is never read
+                info = entry.stat()
+            except OSError:
+                continue  # gone while we looked, or unreadable: not there
+            if entry.is_file():
+                found[prefix + name] = (info.st_size, info.st_mtime_ns)
+    return found
 
 
 def read_file(root: Path, relpath: str, max_bytes: int) -> ParseResult:
@@ -72,54 +97,6 @@ def read_file(root: Path, relpath: str, max_bytes: int) -> ParseResult:
         message = f"file is {size:,} bytes, over the limit of {max_bytes:,} (FEEDPUB_MAX_FILE_BYTES)"
         return ParseResult(display, None, (Problem(display, None, "error", message),))
     return parse_bytes(display, raw, max_bytes)
-
-
-def load(root: Path, max_bytes: int) -> Corpus:
-    """Parse every article file under ``root``."""
-    return CorpusLoader(root, max_bytes).load()
-
-
-class SeedsUnavailable(OSError):
-    """The seeds directory is missing or unreadable."""
-
-
-class CorpusLoader:
-    """Loads one seeds directory again and again, re-parsing only files whose size or mtime changed.
-
-    With ``keep_last_good`` (the server), a file that turns bad, say one caught
-    half-written, keeps its last good article until it is fixed.
-    """
-
-    def __init__(self, root: Path, max_bytes: int, *, keep_last_good: bool = False) -> None:
-        self.root = root
-        self.max_bytes = max_bytes
-        self.keep_last_good = keep_last_good
-        self.parsed = 0
-        self._results: dict[str, tuple[tuple[int, int], ParseResult]] = {}
-
-    def load(self) -> Corpus:
-        if not self.root.is_dir() or not os.access(self.root, os.R_OK | os.X_OK):
-            raise SeedsUnavailable(f"seeds directory {self.root} is missing or unreadable")
-        fresh: dict[str, tuple[tuple[int, int], ParseResult]] = {}
-        self.parsed = 0
-        for rel in discover(self.root):
-            try:
-                info = os.stat(self.root / rel)
-                stamp = (info.st_size, info.st_mtime_ns)
-            except OSError:
-                continue  # deleted between listing and stat
-            cached = self._results.get(rel)
-            if cached is not None and cached[0] == stamp:
-                fresh[rel] = cached
-                continue
-            result = read_file(self.root, rel, self.max_bytes)
-            self.parsed += 1
-            if self.keep_last_good and result.article is None and cached is not None and cached[1].article:
-                note = Problem(result.path, None, "warning", "keeping the last good version until the file is fixed")
-                result = ParseResult(result.path, cached[1].article, (*result.problems, note))
-            fresh[rel] = (stamp, result)
-        self._results = fresh
-        return assemble(result for _, result in fresh.values())
 
 
 def assemble(results: Iterable[ParseResult]) -> Corpus:

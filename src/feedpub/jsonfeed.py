@@ -1,7 +1,8 @@
 """JSON Feed 1.1 (https://www.jsonfeed.org/version/1.1/), written with the json module.
 
 Both ``authors`` (1.1) and ``author`` (1.0) are written so older readers see
-an author too; related coverage goes in the ``_related`` extension array.
+an author too; related coverage goes in the ``_related`` extension object,
+``{"about": ..., "items": [...]}``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from .model import Article
 from .context import SiteContext
 
 VERSION = "https://jsonfeed.org/version/1.1"
+RELATED_ABOUT = "https://pypi.org/project/feedpub/#related-coverage"
 
 
 def dumps(document: Any) -> bytes:
@@ -62,13 +64,18 @@ def _item(article: Article, ctx: SiteContext) -> dict[str, Any]:
     item["author"] = author
     if article.topics:
         item["tags"] = list(article.topics)
-    item["_related"] = [
-        {
-            "title": related.title,
-            "url": related.url,
-            **({"provider": related.provider.name} if related.provider else {}),
-            **({"date_published": rfc3339(related.published_at)} if related.published_at else {}),
+    if article.related:
+        # An extension is an object (JSON Feed 1.1, "Extensions"): "about" says what it is.
+        item["_related"] = {
+            "about": RELATED_ABOUT,
+            "items": [
+                {
+                    "title": related.title,
+                    "url": related.url,
+                    **({"provider": related.provider.name} if related.provider else {}),
+                    **({"date_published": rfc3339(related.published_at)} if related.published_at else {}),
+                }
+                for related in article.related
+            ],
         }
-        for related in article.related
-    ]
     return item

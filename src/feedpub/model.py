@@ -55,14 +55,12 @@ class Kind(str, Enum):
 
 @dataclass(frozen=True, slots=True)
 class Related:
-    """Related coverage of an article, embedded in its entry."""
+    """Related coverage of an article, embedded in its entry (only what entries show)."""
 
     title: str
     url: str
     published_at: datetime | None
     provider: Provider | None
-    excerpt: str = ""
-    image: Image | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +81,7 @@ class Article:
     related: tuple[Related, ...] = ()
     original_url: str | None = None
     quality: int | None = None
+    digest: str = ""  # of the source file: a cheap identity for "did this entry change?"
 
     @property
     def image(self) -> Image | None:

@@ -9,6 +9,7 @@ can be cached per file.
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -42,6 +43,7 @@ class ParseResult:
     path: str
     article: Article | None
     problems: tuple[Problem, ...] = ()
+    digest: str = ""  # of the file's bytes
 
 
 @dataclass
@@ -54,23 +56,28 @@ class _Context:
         self.problems.append(Problem(self.path, self.source.line_of(*where), "warning", message))
 
 
+def content_digest(raw: bytes) -> str:
+    return hashlib.blake2b(raw, digest_size=8).hexdigest()
+
+
 def parse_bytes(path: str, raw: bytes, max_bytes: int) -> ParseResult:
     """Parse one file's bytes; never raises for bad data."""
+    digest = content_digest(raw)
     try:
         source = read_source(raw, max_bytes)
     except SourceError as exc:
-        return ParseResult(path, None, (Problem(path, exc.line, "error", exc.message),))
+        return ParseResult(path, None, (Problem(path, exc.line, "error", exc.message),), digest)
     ctx = _Context(path, source)
     try:
-        article = _article(ctx, source.data)
+        article = _article(ctx, source.data, digest)
     except Rejected as exc:
         line = source.line_of(*exc.path) if exc.path else None
         ctx.problems.append(Problem(path, line, "error", exc.message))
-        return ParseResult(path, None, tuple(ctx.problems))
-    return ParseResult(path, article, tuple(ctx.problems))
+        return ParseResult(path, None, tuple(ctx.problems), digest)
+    return ParseResult(path, article, tuple(ctx.problems), digest)
 
 
-def _article(ctx: _Context, data: dict[str, Any]) -> Article:
+def _article(ctx: _Context, data: dict[str, Any], digest: str) -> Article:
     title = _required_text(ctx, data, "title")
     url = _canonical_url(ctx, data)
     published_at = _date(data.get("publishedDateTime"), "publishedDateTime", required=True)
@@ -96,6 +103,7 @@ def _article(ctx: _Context, data: dict[str, Any]) -> Article:
         related=_related(ctx, data.get("related"), url),
         original_url=original if isinstance(original, str) and is_absolute_url(original) and original != url else None,
         quality=data.get("quality") if type(data.get("quality")) is int else None,
+        digest=digest,
     )
 
 
@@ -156,10 +164,10 @@ def _date(value: object, key: str, *, required: bool, where: tuple[str | int, ..
     if not isinstance(value, str):
         raise Rejected(f"{key}: expected a date and time, got {type(value).__name__}", *where)
     text = value.strip()
-    if _DATE_ONLY.match(text):
+    if _DATE_ONLY.match(text.upper()):
         raise Rejected(f"{key}: {text!r} has no time; write e.g. {text}T00:00:00Z", *where)
     try:
-        parsed = datetime.fromisoformat(text)
+        parsed = datetime.fromisoformat(text.upper())  # RFC 3339 allows a lower-case "t" and "z"
     except ValueError:
         try:
             parsed = email.utils.parsedate_to_datetime(text)
@@ -325,8 +333,6 @@ def _related_item(ctx: _Context, item: object, index: int) -> Related:
     )
     if url is None:
         raise Rejected(f"{label}: no absolute http(s) webUrl or originalUrl", *where)
-    excerpt = item.get("excerpt")
-    images = _images(ctx, item.get("images"), (*where, "images"))
     return Related(
         title=title,
         url=url,
@@ -335,6 +341,4 @@ def _related_item(ctx: _Context, item: object, index: int) -> Related:
             where=(*where, "publishedDateTime"),
         ),
         provider=_provider(ctx, item.get("provider"), (*where, "provider"), required=False),
-        excerpt=plain_text(excerpt)[0] if isinstance(excerpt, str) else "",
-        image=images[0] if images else None,
     )

@@ -105,8 +105,12 @@ def _parse_yaml(front: str, first_line: int) -> Source:
         root = loader.get_single_node()
         if root is None:
             raise SourceError("front matter is empty", first_line)
-        _check_tree(root, first_line)
-        data = loader.construct_document(root)
+        if "*" in front:  # without an alias token no node is shared: nothing to check
+            _check_tree(root, first_line)
+        try:
+            data = _construct(loader, root)
+        except _Unusual:
+            data = loader.construct_document(root)
     except yaml.MarkedYAMLError as exc:
         raise SourceError(*_yaml_reason(exc, first_line)) from None
     except yaml.YAMLError as exc:
@@ -119,6 +123,41 @@ def _parse_yaml(front: str, first_line: int) -> Source:
         line = root.start_mark.line + first_line
         raise SourceError(f"front matter is a {_yaml_type(data)}, not a mapping of fields", line)
     return Source(data=data, root=root, first_line=first_line)
+
+
+_STR, _SEQ, _MAP, _MERGE = (f"tag:yaml.org,2002:{t}" for t in ("str", "seq", "map", "merge"))
+
+
+class _Unusual(Exception):
+    """A node the fast path leaves to PyYAML's own constructor (merge keys, sets, binary...)."""
+
+
+def _construct(loader: yaml.BaseLoader, node: yaml.Node) -> Any:
+    """PyYAML's safe construction for plain strings, lists and mappings, without its generic machinery.
+
+    Front matter is almost all strings; other scalars (ints, bools, nulls,
+    floats) still go through the safe constructor, and anything else makes the
+    whole document fall back to it, so results are always PyYAML's.
+    """
+    tag = node.tag
+    if tag == _STR:
+        return node.value
+    if tag == _MAP:
+        mapping = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                raise _Unusual
+            key = _construct(loader, key_node)
+            try:
+                mapping[key] = _construct(loader, value_node)
+            except TypeError:
+                raise _Unusual from None  # unhashable key: let PyYAML word the error
+        return mapping
+    if tag == _SEQ:
+        return [_construct(loader, child) for child in node.value]
+    if isinstance(node, yaml.ScalarNode) and tag in loader.yaml_constructors:
+        return loader.construct_object(node, deep=True)
+    raise _Unusual
 
 
 def _yaml_reason(exc: yaml.MarkedYAMLError, first_line: int) -> tuple[str, int | None]:

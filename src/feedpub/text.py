@@ -16,6 +16,9 @@ import nh3
 # Characters XML 1.0 forbids (and the non-characters feed readers choke on).
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 _WHITESPACE = re.compile(r"\s+")
+_NEEDS_WORK = re.compile("[<&\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+# scheme://host[:port][/path...] with a plain host name and nothing a browser would read otherwise.
+_SIMPLE_URL = re.compile(r"https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,4})?(?:[/?#][!-~]*)?\Z")
 
 URL_SCHEMES = frozenset({"http", "https"})
 
@@ -46,6 +49,8 @@ def plain_text(text: str) -> tuple[str, list[str]]:
     Markup is removed (script and style bodies included) and entities decoded,
     so the value can be escaped exactly once by the feed writers.
     """
+    if not _NEEDS_WORK.search(text):
+        return squash(text), []  # the common case: nothing to strip, decode or remove
     notes: list[str] = []
     text, illegal = strip_illegal_xml(text)
     if illegal:
@@ -90,6 +95,26 @@ def clean_html(fragment: str) -> tuple[str, list[str]]:
     return cleaned.strip(), notes
 
 
+_URL_ATTRIBUTES = frozenset({"href", "src", "cite"})
+
+
+def absolute_html(fragment: str, site_url: str) -> str:
+    """Sanitised HTML with site-relative URLs resolved against the site and other relative URLs dropped."""
+
+    def resolve(tag: str, attribute: str, value: str) -> str | None:
+        return absolute(value.strip(), site_url) if attribute in _URL_ATTRIBUTES else value
+
+    return nh3.clean(
+        fragment,
+        tags=_TAGS,
+        attributes=_ATTRIBUTES,
+        attribute_filter=resolve,
+        url_schemes=set(URL_SCHEMES),
+        link_rel="noopener noreferrer",
+        strip_comments=True,
+    )
+
+
 class _Scan(HTMLParser):
     """Inventory of a fragment's tags, attributes and URL schemes (reporting only)."""
 
@@ -128,6 +153,8 @@ def url_scheme(url: str) -> str:
 
 def is_absolute_url(url: str) -> bool:
     """An absolute http(s) URL with a host and no white space or control characters."""
+    if _SIMPLE_URL.match(url):
+        return True  # the common shape, settled without urlsplit
     if not url or re.search(r"[\x00-\x20\x7f]", url):
         return False
     try:

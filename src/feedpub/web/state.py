@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from ..corpus import CorpusLoader, SeedsUnavailable
+from ..loader import CorpusLoader, SeedsUnavailable
 from ..settings import Settings
 from ..site import Output, Site, render_site
 

@@ -1,0 +1,123 @@
+"""A persistent parse cache: one SQLite file, safe to delete, safe to share.
+
+Rows are keyed by file path and checked against size and mtime, then by a
+content hash, so an unchanged file is never parsed twice and a touched but
+unchanged file only costs a read. The file records which feedpub wrote it and
+with what limits; anything else (an older version, a corrupt or foreign file)
+is thrown away and rebuilt, never trusted. SQLite's locking and WAL journal
+let several processes (gunicorn workers, a build) share it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from . import __version__
+
+log = logging.getLogger(__name__)
+
+APPLICATION = "feedpub-parse-cache"
+FORMAT = 1
+FILENAME = "parse-cache.sqlite3"
+
+Row = tuple[str, int, int, str, bytes]  # path, size, mtime_ns, digest, encoded result
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/feedpub`` or ``~/.cache/feedpub``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "feedpub"
+
+
+class ParseCache:
+    """Cached parse results, keyed by absolute file path, under one set of parse limits."""
+
+    def __init__(self, directory: Path, max_bytes: int) -> None:
+        self.path = directory / FILENAME
+        self.identity = f"{APPLICATION}/{FORMAT}/{__version__}/{max_bytes}"
+        directory.mkdir(parents=True, exist_ok=True)
+        self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            db = self._connect()
+            if self._usable(db):
+                return db
+            db.close()
+            log.warning("parse cache %s was written by something else; rebuilding it", self.path)
+        except sqlite3.DatabaseError as exc:
+            log.warning("parse cache %s is unreadable (%s); rebuilding it", self.path, exc)
+        self._remove()
+        db = self._connect()
+        self._initialise(db)
+        return db
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
+
+    def _usable(self, db: sqlite3.Connection) -> bool:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables:
+            self._initialise(db)
+            return True
+        if tables != {"meta", "results"}:
+            return False
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        if meta.get("application") != APPLICATION:
+            return False
+        if meta.get("identity") != self.identity:
+            # Our own file, written by another version or with other limits: start afresh.
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("DELETE FROM results")
+            db.execute("UPDATE meta SET value=? WHERE key='identity'", (self.identity,))
+            db.execute("COMMIT")
+        return True
+
+    def _initialise(self, db: sqlite3.Connection) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS results (path TEXT PRIMARY KEY, size INTEGER NOT NULL,"
+            " mtime_ns INTEGER NOT NULL, digest TEXT NOT NULL, result BLOB NOT NULL)"
+        )
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('application', ?)", (APPLICATION,))
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('identity', ?)", (self.identity,))
+        db.execute("COMMIT")
+
+    def _remove(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                os.unlink(f"{self.path}{suffix}")
+            except FileNotFoundError:
+                pass
+
+    def rows(self) -> Iterator[Row]:
+        """Every cached row; a damaged file yields nothing rather than failing the load."""
+        try:
+            yield from self._db.execute("SELECT path, size, mtime_ns, digest, result FROM results")
+        except sqlite3.DatabaseError as exc:
+            log.warning("parse cache %s is unreadable (%s); ignoring it", self.path, exc)
+
+    def store(self, rows: Iterable[Row], removed: Iterable[str] = ()) -> None:
+        """Write new rows and forget removed files; a busy or broken cache is skipped, not fatal."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)", rows)
+            self._db.executemany("DELETE FROM results WHERE path = ?", ((p,) for p in removed))
+            self._db.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            log.warning("could not update parse cache %s: %s", self.path, exc)
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.DatabaseError:
+                pass
+
+    def close(self) -> None:
+        self._db.close()

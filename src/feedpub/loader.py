@@ -1,0 +1,200 @@
+"""Loading a seeds directory fast: in memory, from the parse cache, or on every core.
+
+A file is parsed only when nothing already knows it: the loader's own memory
+(between server reloads), then the persistent cache (between runs, checked by
+size and mtime, then by content hash), and only then the parser, on a process
+pool when there are many files. The GC is paused during the bulk load and the
+result frozen, so a large corpus is not scanned again and again.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from multiprocessing import get_all_start_methods, get_context
+from multiprocessing.context import BaseContext
+from pathlib import Path
+
+from .cache import ParseCache, Row
+from .codec import CodecError, Decoder, encode
+from .corpus import Corpus, assemble, read_file, scan
+from .model import Problem
+from .parse import ParseResult, content_digest
+
+log = logging.getLogger(__name__)
+
+POOL_THRESHOLD = 1000  # fewer files than this are parsed in-process: a pool costs more to start
+CHUNK = 250
+Stamp = tuple[int, int]
+Progress = Callable[[int], None]
+
+
+class SeedsUnavailable(OSError):
+    """The seeds directory is missing or unreadable."""
+
+
+def load(root: Path, max_bytes: int, cache_dir: Path | None = None) -> Corpus:
+    """Parse every article file under ``root`` once."""
+    return CorpusLoader(root, max_bytes, cache_dir=cache_dir).load()
+
+
+class CorpusLoader:
+    """Loads one seeds directory again and again, parsing only what changed.
+
+    With ``keep_last_good`` (the server), a file that turns bad, say one caught
+    half-written, keeps its last good article until it is fixed.
+    """
+
+    def __init__(self, root: Path, max_bytes: int, *, keep_last_good: bool = False, cache_dir: Path | None = None,
+                 workers: int | None = None) -> None:
+        self.root = root
+        self._root_text = root.as_posix()
+        self._real_root = os.path.realpath(root)
+        self.max_bytes = max_bytes
+        self.keep_last_good = keep_last_good
+        self.cache_dir = cache_dir
+        self.workers = workers if workers is not None else (os.cpu_count() or 1)
+        self.parsed = 0
+        self.from_cache = 0
+        self._results: dict[str, tuple[Stamp, ParseResult]] = {}
+        self._decoder = Decoder()
+        self._cache: ParseCache | None = None
+
+    def load(self, progress: Progress | None = None) -> Corpus:
+        if not self.root.is_dir() or not os.access(self.root, os.R_OK | os.X_OK):
+            raise SeedsUnavailable(f"seeds directory {self.root} is missing or unreadable")
+        self.parsed = self.from_cache = 0
+        with _bulk():
+            stamps = self._stamps()
+            fresh = {rel: known for rel, known in self._results.items() if stamps.get(rel) == known[0]}
+            missing = [rel for rel in stamps if rel not in fresh]
+            if progress and fresh:
+                progress(len(fresh))
+            new_rows: list[Row] = []
+            if missing and self.cache_dir is not None:
+                missing = self._from_cache(missing, stamps, fresh, new_rows, progress)
+            for rel, stamp, row_digest, blob, result in self._parse(missing, progress):
+                self.parsed += 1
+                new_rows.append((self._key(rel), stamp[0], stamp[1], row_digest, blob))
+                fresh[rel] = (stamp, self._keep_good(rel, result))
+            if self.cache_dir is not None and (new_rows or self._results.keys() - stamps.keys()):
+                gone = [self._key(rel) for rel in self._results.keys() - stamps.keys()]
+                self._open_cache().store(new_rows, gone)
+            self._results = {rel: fresh[rel] for rel in stamps if rel in fresh}
+            return assemble(result for _, result in self._results.values())
+
+    def _stamps(self) -> dict[str, Stamp]:
+        stamps = scan(self.root)
+        return {rel: stamps[rel] for rel in sorted(stamps)}
+
+    def _key(self, rel: str) -> str:
+        """The cache key: the file's absolute path (one cache serves many seeds directories)."""
+        return f"{self._real_root}/{rel}"
+
+    def _display(self, rel: str) -> str:
+        return f"{self._root_text}/{rel}"
+
+    def _open_cache(self) -> ParseCache:
+        if self._cache is None:
+            assert self.cache_dir is not None
+            self._cache = ParseCache(self.cache_dir, self.max_bytes)
+        return self._cache
+
+    def _from_cache(self, missing: list[str], stamps: dict[str, Stamp],
+                    fresh: dict[str, tuple[Stamp, ParseResult]], new_rows: list[Row],
+                    progress: Progress | None) -> list[str]:
+        """Fill ``fresh`` from cached rows; return the files still to parse."""
+        wanted = {self._key(rel): rel for rel in missing}
+        hits = 0
+        for key, size, mtime_ns, row_digest, blob in self._open_cache().rows():
+            rel = wanted.get(key)
+            if rel is None:
+                continue
+            stamp = stamps[rel]
+            if (size, mtime_ns) != stamp:
+                # Touched or changed: the content hash decides.
+                try:
+                    raw = (self.root / rel).read_bytes()
+                except OSError:
+                    continue
+                if content_digest(raw) != row_digest:
+                    continue
+                new_rows.append((key, stamp[0], stamp[1], row_digest, blob))
+            try:
+                fresh[rel] = (stamp, self._decoder.decode(blob, self._display(rel)))
+            except CodecError:
+                continue  # never trusted blindly: parse the file again
+            del wanted[key]
+            hits += 1
+        self.from_cache = hits
+        if progress and hits:
+            progress(hits)
+        return [rel for rel in missing if self._key(rel) in wanted]
+
+    def _parse(self, rels: list[str], progress: Progress | None) -> Iterator[tuple[str, Stamp, str, bytes, ParseResult]]:
+        root = str(self.root)
+        if len(rels) < POOL_THRESHOLD or self.workers < 2:
+            for rel in rels:
+                stamp = _stamp(self.root / rel)
+                result = read_file(self.root, rel, self.max_bytes)
+                blob = encode(result) if self.cache_dir is not None else b""
+                yield rel, stamp, result.digest, blob, result
+                if progress:
+                    progress(1)
+            return
+        chunks = [rels[i:i + CHUNK] for i in range(0, len(rels), CHUNK)]
+        with ProcessPoolExecutor(self.workers, mp_context=_context()) as pool:
+            for batch in pool.map(_parse_files, [root] * len(chunks), chunks, [self.max_bytes] * len(chunks)):
+                for rel, stamp, row_digest, blob in batch:
+                    yield rel, stamp, row_digest, blob, self._decoder.decode(blob, self._display(rel))
+                if progress:
+                    progress(len(batch))
+
+    def _keep_good(self, rel: str, result: ParseResult) -> ParseResult:
+        previous = self._results.get(rel)
+        if not self.keep_last_good or result.article is not None or previous is None or previous[1].article is None:
+            return result
+        note = Problem(result.path, None, "warning", "keeping the last good version until the file is fixed")
+        return ParseResult(result.path, previous[1].article, (*result.problems, note), previous[1].digest)
+
+
+def _parse_files(root: str, rels: list[str], max_bytes: int) -> list[tuple[str, Stamp, str, bytes]]:
+    """Parse some files (in a worker process or not) into encoded results."""
+    out = []
+    base = Path(root)
+    for rel in rels:
+        stamp = _stamp(base / rel)
+        result = read_file(base, rel, max_bytes)
+        out.append((rel, stamp, result.digest, encode(result)))
+    return out
+
+
+def _stamp(path: Path) -> Stamp:
+    """Size and mtime, taken before reading, so a change during the read is seen next time."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    return (info.st_size, info.st_mtime_ns)
+
+
+def _context() -> BaseContext:
+    """fork where there is one: workers only parse, and nothing needs re-importing."""
+    return get_context("fork") if "fork" in get_all_start_methods() else get_context()
+
+
+@contextmanager
+def _bulk() -> Iterator[None]:
+    """No collections while thousands of immutable objects are made; freeze them afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+        gc.freeze()
