@@ -90,19 +90,22 @@ class Decoder:
             topics=tuple(sys.intern(_text(t)) for t in topics),
             images=tuple(_image_of(i) for i in images),
             featured_html=_text(featured),
-            related=tuple(
-                Related(_text(t), _text(u), _moment(d) if d is not None else None,
-                        self._provider(p) if p is not None else None)
-                for t, u, d, p in related
-            ),
+            related=tuple(self._related(item) for item in related),
             original_url=original_url if original_url is None else _text(original_url),
             quality=quality if quality is None or type(quality) is int else None,
             digest=_text(digest),
         )
 
+    def _related(self, fields: list[Any]) -> Related:
+        title, url, moment, provider = fields
+        return Related(
+            _text(title), _text(url), None if moment is None else _moment(moment),
+            None if provider is None else self._provider(provider),
+        )
+
     def _provider(self, fields: list[Any]) -> Provider:
         name, domain, logo = fields
-        key = (name, domain, tuple(logo) if logo else None)
+        key = (name, domain, None if logo is None else tuple(logo))
         known = self._providers.get(key)
         if known is None:
             known = self._providers[key] = Provider(
