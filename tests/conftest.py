@@ -20,13 +20,14 @@ SITE_URL = "http://feeds.example.test"
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never see the developer's FEEDPUB_* settings."""
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests never see the developer's FEEDPUB_* settings nor touch their parse cache."""
     import os
 
     for name in list(os.environ):
         if name.startswith("FEEDPUB_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
 
 
 @pytest.fixture

@@ -27,12 +27,6 @@ FILENAME = "parse-cache.sqlite3"
 Row = tuple[str, int, int, str, bytes]  # path, size, mtime_ns, digest, encoded result
 
 
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/feedpub`` or ``~/.cache/feedpub``."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "feedpub"
-
-
 class ParseCache:
     """Cached parse results, keyed by absolute file path, under one set of parse limits."""
 

@@ -16,7 +16,7 @@ import click
 from . import __version__
 from .build import write_site
 from .corpus import Corpus
-from .loader import SeedsUnavailable, load
+from .loader import CorpusLoader, SeedsUnavailable
 from .feeds import topic_slugs
 from .settings import Settings, SettingsError, describe, env_name, setting_fields
 from .site import render_site
@@ -33,9 +33,13 @@ def setting_options(*names: str) -> Callable[[F], F]:
         for name in reversed(names):
             spec = fields[name]
             kind = spec.type if isinstance(spec.type, str) else spec.type.__name__
-            help_text = f"{spec.metadata['help']} [env {env_name(name)}; default: {spec.default}]"
-            func = click.option(spec.metadata["cli"], name, type=_CLICK_TYPES[kind], default=None,
-                                help=help_text)(func)
+            default = spec.metadata.get("shown") or spec.default
+            help_text = f"{spec.metadata['help']} [env {env_name(name)}; default: {default}]"
+            if kind == "bool":
+                func = click.option(spec.metadata["cli"], name, default=None, help=help_text)(func)
+            else:
+                func = click.option(spec.metadata["cli"], name, type=_CLICK_TYPES[kind], default=None,
+                                    help=help_text)(func)
         return func
 
     return decorate
@@ -49,10 +53,39 @@ def _settings(options: dict[str, Any]) -> Settings:
 
 
 def _load(settings: Settings) -> Corpus:
+    loader = CorpusLoader(settings.seeds_dir, settings.max_file_bytes,
+                          cache_dir=settings.cache_dir if settings.cache else None)
     try:
-        return load(settings.seeds_dir, settings.max_file_bytes)
+        with _Progress("Loading articles") as progress:
+            return loader.load(progress)
     except SeedsUnavailable as exc:
         raise click.UsageError(str(exc)) from None
+
+
+class _Progress:
+    """A progress bar on a terminal for big loads; silent when piped or small."""
+
+    MIN_FILES = 2000
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar: Any = None
+        self.enabled = sys.stderr.isatty()
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled or total < self.MIN_FILES:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(done)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
 
 
 def _report(corpus: Corpus) -> None:
@@ -67,7 +100,8 @@ def main() -> None:
 
 
 @main.command()
-@setting_options("seeds_dir", "out_dir", "site_url", "site_title", "max_items", "language", "max_age")
+@setting_options("seeds_dir", "out_dir", "site_url", "site_title", "max_items", "language", "max_age", "cache_dir",
+                 "cache")
 @click.option("--strict", is_flag=True, help="Exit 1 when any file was rejected.")
 def build(strict: bool, **options: Any) -> None:
     """Write every feed, index.json and index.opml under the output directory."""
@@ -89,7 +123,7 @@ def build(strict: bool, **options: Any) -> None:
 
 
 @main.command()
-@setting_options("seeds_dir")
+@setting_options("seeds_dir", "cache_dir", "cache")
 def check(**options: Any) -> None:
     """Validate the articles only: one line per problem; exit 1 when a file is rejected."""
     settings = _settings(options)
@@ -103,7 +137,8 @@ def check(**options: Any) -> None:
 
 
 @main.command()
-@setting_options("seeds_dir", "site_url", "site_title", "max_items", "language", "max_age", "reload_interval")
+@setting_options("seeds_dir", "site_url", "site_title", "max_items", "language", "max_age", "reload_interval",
+                 "cache_dir", "cache")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 def serve(host: str, port: int, **options: Any) -> None:

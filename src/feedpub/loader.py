@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 POOL_THRESHOLD = 1000  # fewer files than this are parsed in-process: a pool costs more to start
 CHUNK = 250
 Stamp = tuple[int, int]
-Progress = Callable[[int], None]
+Progress = Callable[[int, int], None]  # (files just done, files in all)
 
 
 class SeedsUnavailable(OSError):
@@ -72,12 +72,14 @@ class CorpusLoader:
             stamps = self._stamps()
             fresh = {rel: known for rel, known in self._results.items() if stamps.get(rel) == known[0]}
             missing = [rel for rel in stamps if rel not in fresh]
-            if progress and fresh:
-                progress(len(fresh))
+            total = len(stamps)
+            step = (lambda done: progress(done, total)) if progress else None
+            if step and fresh:
+                step(len(fresh))
             new_rows: list[Row] = []
             if missing and self.cache_dir is not None:
-                missing = self._from_cache(missing, stamps, fresh, new_rows, progress)
-            for rel, stamp, row_digest, blob, result in self._parse(missing, progress):
+                missing = self._from_cache(missing, stamps, fresh, new_rows, step)
+            for rel, stamp, row_digest, blob, result in self._parse(missing, step):
                 self.parsed += 1
                 new_rows.append((self._key(rel), stamp[0], stamp[1], row_digest, blob))
                 fresh[rel] = (stamp, self._keep_good(rel, result))
@@ -106,7 +108,7 @@ class CorpusLoader:
 
     def _from_cache(self, missing: list[str], stamps: dict[str, Stamp],
                     fresh: dict[str, tuple[Stamp, ParseResult]], new_rows: list[Row],
-                    progress: Progress | None) -> list[str]:
+                    progress: Callable[[int], None] | None) -> list[str]:
         """Fill ``fresh`` from cached rows; return the files still to parse."""
         wanted = {self._key(rel): rel for rel in missing}
         hits = 0
@@ -135,7 +137,7 @@ class CorpusLoader:
             progress(hits)
         return [rel for rel in missing if self._key(rel) in wanted]
 
-    def _parse(self, rels: list[str], progress: Progress | None) -> Iterator[tuple[str, Stamp, str, bytes, ParseResult]]:
+    def _parse(self, rels: list[str], progress: Callable[[int], None] | None) -> Iterator[tuple[str, Stamp, str, bytes, ParseResult]]:
         root = str(self.root)
         if len(rels) < POOL_THRESHOLD or self.workers < 2:
             for rel in rels:

@@ -67,8 +67,26 @@ def _path(value: str) -> Path:
     return Path(_text(value))
 
 
+def _flag(value: str) -> bool:
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"expected true or false, got {value!r}")
+
+
+def _default_cache_dir() -> Path:
+    """$XDG_CACHE_HOME/feedpub, else ~/.cache/feedpub"""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "feedpub"
+
+
 def _setting(default: Any, help: str, parse: Callable[[str], Any], cli: str | None = None) -> Any:
-    return field(default=default, metadata={"help": help, "parse": parse, "cli": cli})
+    metadata = {"help": help, "parse": parse, "cli": cli}
+    if callable(default):  # worked out when settings are loaded, not at import
+        return field(default_factory=default, metadata={**metadata, "shown": default.__doc__})
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -98,6 +116,13 @@ class Settings:
     max_file_bytes: int = _setting(
         8 * 1024 * 1024, "Largest article file accepted, in bytes; larger files are refused.", _positive_int
     )
+    cache_dir: Path = _setting(
+        _default_cache_dir,
+        "Directory of the parse cache (safe to delete; shared by every process).",
+        _path,
+        "--cache-dir",
+    )
+    cache: bool = _setting(True, "Use the parse cache (--no-cache parses every file).", _flag, "--cache/--no-cache")
 
     @property
     def feeds_url(self) -> str:
@@ -129,7 +154,7 @@ class Settings:
             spec = _field(name)
             if isinstance(raw, str):
                 raw = _parse(name, spec.metadata["parse"], raw, source=name)
-            elif isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            elif isinstance(raw, (int, float)) and not isinstance(raw, bool) and spec.type not in ("bool", bool):
                 # Typed values (click options, app config) get the same checks as text.
                 raw = _parse(name, spec.metadata["parse"], str(raw), source=name)
             values[name] = raw
@@ -165,5 +190,6 @@ def describe() -> list[tuple[str, str, str, str]]:
     """(environment variable, CLI option, default, help) for docs and ``feedpub settings``."""
     rows = []
     for spec in setting_fields():
-        rows.append((env_name(spec.name), spec.metadata["cli"] or "", str(spec.default), spec.metadata["help"]))
+        default = spec.metadata.get("shown") or str(spec.default)
+        rows.append((env_name(spec.name), spec.metadata["cli"] or "", default, spec.metadata["help"]))
     return rows

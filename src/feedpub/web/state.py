@@ -57,7 +57,8 @@ class FeedState:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.loader = CorpusLoader(settings.seeds_dir, settings.max_file_bytes, keep_last_good=True)
+        self.loader = CorpusLoader(settings.seeds_dir, settings.max_file_bytes, keep_last_good=True,
+                                   cache_dir=settings.cache_dir if settings.cache else None)
         self.healthy = True
         self.error: str | None = None
         self._lock = threading.Lock()
