@@ -14,9 +14,13 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from .site import Site
+from .site import FORMATS, Site
+
+SUFFIXES = tuple(fmt.suffix for fmt in FORMATS)
 
 MANIFEST = ".feedpub-manifest.json"
 TMP_SUFFIX = ".feedpub-tmp"
@@ -35,31 +39,38 @@ def write_site(site: Site, out_dir: Path) -> BuildReport:
     root = out_dir.resolve()
     previous = _read_manifest(out_dir)
     _remove_leftovers(root)
-    # List everything this build may leave behind before touching it, so a
-    # build killed half-way is cleaned up by the next one.
-    _write_manifest(out_dir, sorted(previous | set(site.outputs)))
-    written = unchanged = 0
+    targets = {name: _inside(root, name) for name in site.outputs}
+    changed = [name for name, output in site.outputs.items() if not _same_bytes(targets[name], output.body)]
+    stale = sorted(previous - set(site.outputs))
+    if changed or stale:
+        # List everything this build may leave behind before touching it, and no
+        # fingerprints: a build killed half-way is finished by the next one.
+        _write_manifest(out_dir, sorted(previous | set(site.outputs)))
+    for name in changed:
+        _atomic_write(targets[name], site.outputs[name].body)
     for name, output in site.outputs.items():
-        target = (root / name).resolve()
-        if os.path.commonpath([root, target]) != str(root):
-            raise ValueError(f"refusing to write outside {out_dir}: {name}")
         mtime = output.last_modified.timestamp()
-        if _same_bytes(target, output.body):
-            unchanged += 1
-        else:
-            _atomic_write(target, output.body)
-            written += 1
-        if target.stat().st_mtime != mtime:
-            os.utime(target, (mtime, mtime))
+        if targets[name].stat().st_mtime != mtime:
+            os.utime(targets[name], (mtime, mtime))
     removed = 0
-    for name in sorted(previous - set(site.outputs)):
-        target = (root / name).resolve()
-        if os.path.commonpath([root, target]) == str(root) and target.is_file():
+    for name in stale:
+        target = _inside(root, name, strict=False)
+        if target is not None and target.is_file():
             target.unlink()
             removed += 1
             _prune_empty_dirs(target.parent, root)
-    _write_manifest(out_dir, sorted(site.outputs))
-    return BuildReport(written, unchanged, removed)
+    _write_manifest(out_dir, sorted(site.outputs), site.fingerprints)
+    return BuildReport(len(changed), len(site.outputs) - len(changed), removed)
+
+
+def _inside(root: Path, name: str, strict: bool = True) -> Path:
+    """``root / name``, refusing any name that would lead outside ``root``."""
+    target = (root / name).resolve()
+    if os.path.commonpath([root, target]) != str(root):
+        if not strict:
+            return None  # type: ignore[return-value]
+        raise ValueError(f"refusing to write outside {root}: {name}")
+    return target
 
 
 def _same_bytes(path: Path, body: bytes) -> bool:
@@ -95,16 +106,44 @@ def _remove_leftovers(root: Path) -> None:
                 os.unlink(os.path.join(directory, name))
 
 
-def _read_manifest(out_dir: Path) -> set[str]:
+def _manifest(out_dir: Path) -> dict[str, Any]:
     try:
-        names = json.loads((out_dir / MANIFEST).read_text("utf-8"))["files"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return set()
-    return {name for name in names if isinstance(name, str)}
+        manifest = json.loads((out_dir / MANIFEST).read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
 
 
-def _write_manifest(out_dir: Path, names: list[str]) -> None:
-    body = json.dumps({"generator": "feedpub", "files": names}, indent=1).encode() + b"\n"
+def _read_manifest(out_dir: Path) -> set[str]:
+    names = _manifest(out_dir).get("files")
+    return {name for name in names if isinstance(name, str)} if isinstance(names, list) else set()
+
+
+class OutputMemo:
+    """The feeds a previous build wrote, found by fingerprint, so only changed feeds are rendered again."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        feeds = _manifest(out_dir).get("feeds")
+        self.fingerprints: dict[str, str] = feeds if isinstance(feeds, dict) else {}
+
+    def bodies(self, path: str, fingerprint: str) -> dict[str, bytes] | None:
+        if self.fingerprints.get(path) != fingerprint:
+            return None
+        bodies = {}
+        for suffix in SUFFIXES:
+            try:
+                bodies[suffix] = (self.out_dir / f"{path}{suffix}").read_bytes()
+            except OSError:
+                return None
+        return bodies
+
+
+def _write_manifest(out_dir: Path, names: list[str], fingerprints: Mapping[str, str] | None = None) -> None:
+    document: dict[str, Any] = {"generator": "feedpub", "files": names}
+    if fingerprints is not None:
+        document["feeds"] = dict(sorted(fingerprints.items()))
+    body = json.dumps(document, indent=1).encode() + b"\n"
     if not _same_bytes(out_dir / MANIFEST, body):
         _atomic_write(out_dir / MANIFEST, body)
 

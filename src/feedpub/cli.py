@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__
-from .build import write_site
+from .build import OutputMemo, write_site
 from .corpus import Corpus
 from .loader import CorpusLoader, SeedsUnavailable
 from .feeds import topic_slugs
@@ -60,6 +60,8 @@ def _load(settings: Settings) -> Corpus:
             return loader.load(progress)
     except SeedsUnavailable as exc:
         raise click.UsageError(str(exc)) from None
+    finally:
+        loader.close()
 
 
 class _Progress:
@@ -108,14 +110,14 @@ def build(strict: bool, **options: Any) -> None:
     settings = _settings(options)
     corpus = _load(settings)
     _report(corpus)
-    site = render_site(corpus, settings)
+    site = render_site(corpus, settings, OutputMemo(settings.out_dir))
     for note in site.notes:
         click.echo(f"warning: {note}", err=True)
     report = write_site(site, settings.out_dir)
     warnings = sum(1 for p in corpus.problems if p.severity == "warning")
     click.echo(
         f"{corpus.files} files: {len(corpus.articles)} published articles, {corpus.rejected} rejected, "
-        f"{warnings} warnings. {len(site.feeds)} feeds in {settings.out_dir}/: "
+        f"{warnings} warnings. {len(site.feeds)} feeds in {settings.out_dir}/ ({site.rendered} rendered): "
         f"{report.written} files written, {report.unchanged} unchanged, {report.removed} removed."
     )
     if strict and corpus.rejected:

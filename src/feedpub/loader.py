@@ -89,6 +89,12 @@ class CorpusLoader:
             self._results = {rel: fresh[rel] for rel in stamps if rel in fresh}
             return assemble(result for _, result in self._results.values())
 
+    def close(self) -> None:
+        """Close the parse cache (it reopens on the next load)."""
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
+
     def _stamps(self) -> dict[str, Stamp]:
         stamps = scan(self.root)
         return {rel: stamps[rel] for rel in sorted(stamps)}

@@ -8,9 +8,13 @@ rendered again.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
+
+from . import __version__
 
 from .content import entry_html
 from .context import SiteContext
@@ -60,6 +64,12 @@ class Site:
     outputs: Mapping[str, Output]
     notes: tuple[str, ...] = ()
     rendered: int = field(default=0, compare=False)
+    fingerprints: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def bodies(self, path: str, fingerprint: str) -> dict[str, bytes] | None:
+        if self.fingerprints.get(path) != fingerprint:
+            return None
+        return {fmt.suffix: self.outputs[path + fmt.suffix].body for fmt in FORMATS}
 
     def get(self, path: str) -> Output | None:
         return self.outputs.get(path)
@@ -92,29 +102,42 @@ def render_feed(feed: Feed, fmt: Format, settings: Settings) -> bytes:
     return fmt.render(feed, site_context(settings), fmt.suffix, fmt.mimetype)
 
 
-def render_site(corpus: Corpus, settings: Settings, previous: Site | None = None) -> Site:
-    """Render every feed; reuse the bytes of feeds that did not change since ``previous``."""
+class Memo(Protocol):
+    """Where already-rendered feeds can be found: the previous site in memory, or the output directory."""
+
+    def bodies(self, path: str, fingerprint: str) -> dict[str, bytes] | None:
+        """The bytes of each suffix of feed ``path`` if it was rendered with ``fingerprint``."""
+
+
+def fingerprint(feed: Feed, settings: Settings) -> str:
+    """Everything a feed's bytes depend on: settings, identity, date, and each entry's source."""
+    digest = hashlib.blake2b(digest_size=16)
+    rendering = (__version__, settings.site_url, settings.site_title, settings.max_items, settings.language,
+                 settings.max_age)
+    digest.update(repr((rendering, feed.spec, feed.updated.timestamp())).encode())
+    for article in feed.entries:
+        digest.update(f"\0{article.url}\0{article.digest}".encode())
+    return digest.hexdigest()
+
+
+def render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None) -> Site:
+    """Render every feed; take the bytes of feeds whose fingerprint ``previous`` already has."""
     ctx = site_context(settings)
     feeds, notes = plan(corpus, settings.max_items)
-    reusable = _reusable(previous, settings)
     outputs: dict[str, Output] = {}
+    fingerprints: dict[str, str] = {}
     rendered = 0
     for feed in feeds:
-        old = reusable.get(feed.spec.path)
+        path = feed.spec.path
+        fingerprints[path] = print_ = fingerprint(feed, settings)
+        known = previous.bodies(path, print_) if previous is not None else None
         for fmt in FORMATS:
-            name = feed.spec.path + fmt.suffix
-            if old is not None and old == feed and previous is not None:
-                outputs[name] = previous.outputs[name]
-                continue
-            outputs[name] = Output(fmt.render(feed, ctx, fmt.suffix, fmt.mimetype), fmt.mimetype, feed.updated)
-            rendered += 1
+            body = known.get(fmt.suffix) if known else None
+            if body is None:
+                body = fmt.render(feed, ctx, fmt.suffix, fmt.mimetype)
+                rendered += 1
+            outputs[path + fmt.suffix] = Output(body, fmt.mimetype, feed.updated)
     formats = [(fmt.name, fmt.suffix) for fmt in FORMATS]
     for name, render in (("index.json", render_index), ("index.opml", render_opml)):
         outputs[name] = Output(render(feeds, ctx, formats, corpus.newest), INDEX_MIMETYPES[name], corpus.newest)
-    return Site(settings, corpus, feeds, outputs, notes, rendered)
-
-
-def _reusable(previous: Site | None, settings: Settings) -> dict[str, Feed]:
-    if previous is None or previous.settings != settings:
-        return {}
-    return {feed.spec.path: feed for feed in previous.feeds}
+    return Site(settings, corpus, feeds, outputs, notes, rendered, fingerprints)

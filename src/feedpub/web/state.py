@@ -78,7 +78,9 @@ class FeedState:
         prepared = {}
         for name, output in site.outputs.items():
             known = old.get(name)
-            prepared[name] = known if known is not None and known.output is output else prepare(output)
+            same = (known is not None and known.output.body is output.body
+                    and known.output.last_modified == output.last_modified)
+            prepared[name] = known if same else prepare(output)
         return Snapshot(site, prepared, datetime.now(timezone.utc))
 
     def reload(self) -> bool:
