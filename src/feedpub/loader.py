@@ -133,7 +133,7 @@ class CorpusLoader:
                     continue
                 new_rows.append((key, stamp[0], stamp[1], row_digest, blob))
             try:
-                fresh[rel] = (stamp, self._decoder.decode(blob, self._display(rel)))
+                fresh[rel] = (stamp, self._keep_good(rel, self._decoder.decode(blob, self._display(rel))))
             except CodecError:
                 continue  # never trusted blindly: parse the file again
             del wanted[key]
