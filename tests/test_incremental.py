@@ -193,3 +193,11 @@ def test_server_reload_renders_only_changed_feeds(seeds: Path) -> None:
     assert 0 < changed.rendered < 3 * len(changed.feeds)
     unchanged = [name for name in first.outputs if first.outputs[name].body is changed.outputs[name].body]
     assert "providers/thenextweb.com.xml" in unchanged and "providers/wired.com.xml" not in unchanged
+
+
+def test_missing_libyaml_is_announced(runner: CliRunner, seeds: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import feedpub.cli
+
+    monkeypatch.setattr(feedpub.cli, "HAVE_LIBYAML", False)
+    result = runner.invoke(main, ["check", "--seeds", str(seeds)])
+    assert "without libyaml" in result.stderr and "7x slower" in result.stderr

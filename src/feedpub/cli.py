@@ -20,6 +20,7 @@ from .loader import CorpusLoader, SeedsUnavailable
 from .feeds import topic_slugs
 from .settings import Settings, SettingsError, describe, env_name, setting_fields
 from .site import render_site
+from .source import HAVE_LIBYAML, NO_LIBYAML_WARNING
 
 F = TypeVar("F", bound=Callable[..., Any])
 _CLICK_TYPES: dict[str, Any] = {"Path": click.Path(path_type=Path), "int": int, "float": float, "str": str}
@@ -46,6 +47,8 @@ def setting_options(*names: str) -> Callable[[F], F]:
 
 
 def _settings(options: dict[str, Any]) -> Settings:
+    if not HAVE_LIBYAML:
+        click.echo(f"warning: {NO_LIBYAML_WARNING}", err=True)
     try:
         return Settings.load(options)
     except SettingsError as exc:

@@ -19,6 +19,16 @@ log = logging.getLogger(__name__)
 
 HAVE_LIBYAML: bool = bool(getattr(yaml, "__with_libyaml__", False))
 _BaseLoader: type = yaml.CSafeLoader if HAVE_LIBYAML else yaml.SafeLoader
+NO_LIBYAML_WARNING = (
+    "PyYAML was built without libyaml: loading articles will be about 7x slower. "
+    "Install libyaml (Debian: libyaml-dev) and reinstall PyYAML, or use a PyYAML wheel."
+)
+
+
+def warn_if_slow_yaml() -> None:
+    """Say loudly, once at start-up, that the C loader is missing."""
+    if not HAVE_LIBYAML:
+        log.warning(NO_LIBYAML_WARNING)
 
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 # A corpus never needs this many nodes; alias bombs and runaway files do.

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 
 from ..settings import ENV_PREFIX, Settings, setting_fields
+from ..source import warn_if_slow_yaml
 from .state import FeedState
 from .views import bp
 
@@ -34,6 +35,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = Settings.load(overrides)
     if not logging.getLogger("feedpub").handlers and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    warn_if_slow_yaml()
     state = FeedState(settings)
     app.extensions[EXTENSION] = state
     app.register_blueprint(bp)
