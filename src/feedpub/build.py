@@ -18,9 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .site import FORMATS, Site
-
-SUFFIXES = tuple(fmt.suffix for fmt in FORMATS)
+from .feeds import FeedSpec
+from .site import OUTPUT_FORMATS, Site
 
 MANIFEST = ".feedpub-manifest.json"
 TMP_SUFFIX = ".feedpub-tmp"
@@ -127,13 +126,13 @@ class OutputMemo:
         feeds = _manifest(out_dir).get("feeds")
         self.fingerprints: dict[str, str] = feeds if isinstance(feeds, dict) else {}
 
-    def bodies(self, path: str, fingerprint: str) -> dict[str, bytes] | None:
-        if self.fingerprints.get(path) != fingerprint:
+    def bodies(self, spec: FeedSpec, fingerprint: str) -> dict[str, bytes] | None:
+        if self.fingerprints.get(spec.path) != fingerprint:
             return None
         bodies = {}
-        for suffix in SUFFIXES:
+        for fmt in OUTPUT_FORMATS:
             try:
-                bodies[suffix] = (self.out_dir / f"{path}{suffix}").read_bytes()
+                bodies[fmt.name] = (self.out_dir / fmt.output_name(spec)).read_bytes()
             except OSError:
                 return None
         return bodies

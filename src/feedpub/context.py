@@ -4,9 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .feeds import Feed, FeedKind
+from .feeds import Feed, FeedKind, FeedSpec
 from .model import Article
 from .settings import Settings
+
+# (label, suffix, media type) of each feed format, as pages and links offer them.
+FEED_LABELS = (
+    ("RSS", ".xml", "application/rss+xml"),
+    ("Atom", ".atom", "application/atom+xml"),
+    ("JSON Feed", ".json", "application/feed+json"),
+)
+
+
+def page_path(spec: FeedSpec) -> str:
+    """Where a feed's readable preview lives under /feeds/."""
+    if spec.kind is FeedKind.TOPIC:
+        return f"topics/{spec.slug}.html"
+    return f"{spec.path}.html"
 
 
 class SiteContext:
@@ -20,7 +34,14 @@ class SiteContext:
         return f"{self.settings.feeds_url}{path}{suffix}"
 
     def home_url(self, feed: Feed) -> str:
-        return self.settings.site_url + "/"
+        """The feed's web page: its readable preview."""
+        return self.page_url(feed)
+
+    def page_url(self, feed: Feed) -> str:
+        return f"{self.settings.feeds_url}{page_path(feed.spec)}"
+
+    def front_url(self) -> str:
+        return f"{self.settings.feeds_url}index.html"
 
     def title(self, feed: Feed) -> str:
         return f"{self.settings.site_title} – {feed.spec.name}"

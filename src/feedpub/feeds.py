@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
@@ -42,11 +42,16 @@ class FeedSpec:
 
 @dataclass(frozen=True, slots=True)
 class Feed:
-    """A feed with its entries (newest first, at most ``max_items``)."""
+    """A feed with its entries (newest first, at most ``max_items``).
+
+    ``members`` holds every published article of the feed, newest first, for
+    queries that filter before trimming (the server's ``?type=`` and friends).
+    """
 
     spec: FeedSpec
     entries: tuple[Article, ...]
     updated: datetime
+    members: tuple[Article, ...] = field(default=(), compare=False, repr=False)
 
 
 def topic_slugs(topics: list[str] | tuple[str, ...]) -> tuple[dict[str, str], list[str]]:
@@ -79,14 +84,12 @@ def plan(corpus: Corpus, max_items: int) -> tuple[tuple[Feed, ...], tuple[str, .
     by_provider: dict[str, list[Article]] = defaultdict(list)
     for article in corpus.articles:
         for topic in article.topics:
-            if len(by_topic[topic]) < max_items:
-                by_topic[topic].append(article)
-        if len(by_provider[article.provider.domain]) < max_items:
-            by_provider[article.provider.domain].append(article)
+            by_topic[topic].append(article)
+        by_provider[article.provider.domain].append(article)
 
-    def feed(spec: FeedSpec, entries: list[Article] | tuple[Article, ...]) -> Feed:
-        entries = tuple(entries[:max_items])
-        return Feed(spec, entries, entries[0].published_at if entries else corpus.newest)
+    def feed(spec: FeedSpec, members: list[Article] | tuple[Article, ...]) -> Feed:
+        entries = tuple(members[:max_items])
+        return Feed(spec, entries, entries[0].published_at if entries else corpus.newest, tuple(members))
 
     feeds = [feed(FeedSpec(FeedKind.ALL, "all", "All articles", "all", "all"), corpus.articles)]
     slugs, notes = topic_slugs(corpus.topics)

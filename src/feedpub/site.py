@@ -17,12 +17,13 @@ from typing import Protocol
 from . import __version__
 
 from .content import entry_html
-from .context import SiteContext
+from .context import SiteContext, page_path
 from .corpus import Corpus
 from .directory import render_index, render_opml
-from .feeds import Feed, plan
+from .feeds import Feed, FeedSpec, plan
 from .jsonfeed import render_json
 from .model import Article
+from .pages import render_front, render_page
 from .settings import Settings
 from .xmlfeeds import render_atom, render_rss
 
@@ -35,6 +36,10 @@ class Format:
     suffix: str
     mimetype: str
     render: Renderer
+    place: Callable[[FeedSpec], str] = lambda spec: spec.path  # noqa: E731 - the output path, less suffix
+
+    def output_name(self, spec: FeedSpec) -> str:
+        return self.place(spec) + self.suffix
 
 
 FORMATS: tuple[Format, ...] = (
@@ -42,7 +47,10 @@ FORMATS: tuple[Format, ...] = (
     Format("atom", ".atom", "application/atom+xml; charset=utf-8", render_atom),
     Format("json", ".json", "application/feed+json; charset=utf-8", render_json),
 )
-INDEX_MIMETYPES = {"index.json": "application/json", "index.opml": "text/x-opml; charset=utf-8"}
+PAGE = Format("html", ".html", "text/html; charset=utf-8", render_page, lambda spec: page_path(spec)[:-5])
+OUTPUT_FORMATS = (*FORMATS, PAGE)
+INDEX_MIMETYPES = {"index.json": "application/json", "index.opml": "text/x-opml; charset=utf-8",
+                   "index.html": PAGE.mimetype}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,20 +74,20 @@ class Site:
     rendered: int = field(default=0, compare=False)
     fingerprints: Mapping[str, str] = field(default_factory=dict, compare=False)
 
-    def bodies(self, path: str, fingerprint: str) -> dict[str, bytes] | None:
-        if self.fingerprints.get(path) != fingerprint:
-            return None
-        return {fmt.suffix: self.outputs[path + fmt.suffix].body for fmt in FORMATS}
-
     def get(self, path: str) -> Output | None:
         return self.outputs.get(path)
 
+    def bodies(self, spec: FeedSpec, fingerprint: str) -> dict[str, bytes] | None:
+        if self.fingerprints.get(spec.path) != fingerprint:
+            return None
+        return {fmt.name: self.outputs[fmt.output_name(spec)].body for fmt in OUTPUT_FORMATS}
+
     def feed_and_format(self, path: str) -> tuple[Feed, Format] | None:
         """The feed and format behind an output path, e.g. ``ai.xml``; ``None`` for index files."""
-        for fmt in FORMATS:
+        for fmt in OUTPUT_FORMATS:
             if path.endswith(fmt.suffix):
                 for feed in self.feeds:
-                    if feed.spec.path + fmt.suffix == path:
+                    if fmt.output_name(feed.spec) == path:
                         return feed, fmt
         return None
 
@@ -105,8 +113,8 @@ def render_feed(feed: Feed, fmt: Format, settings: Settings) -> bytes:
 class Memo(Protocol):
     """Where already-rendered feeds can be found: the previous site in memory, or the output directory."""
 
-    def bodies(self, path: str, fingerprint: str) -> dict[str, bytes] | None:
-        """The bytes of each suffix of feed ``path`` if it was rendered with ``fingerprint``."""
+    def bodies(self, spec: FeedSpec, fingerprint: str) -> dict[str, bytes] | None:
+        """The bytes of each format (by name) of a feed if it was rendered with ``fingerprint``."""
 
 
 def fingerprint(feed: Feed, settings: Settings) -> str:
@@ -130,14 +138,16 @@ def render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None
     for feed in feeds:
         path = feed.spec.path
         fingerprints[path] = print_ = fingerprint(feed, settings)
-        known = previous.bodies(path, print_) if previous is not None else None
-        for fmt in FORMATS:
-            body = known.get(fmt.suffix) if known else None
+        known = previous.bodies(feed.spec, print_) if previous is not None else None
+        for fmt in OUTPUT_FORMATS:
+            body = known.get(fmt.name) if known else None
             if body is None:
                 body = fmt.render(feed, ctx, fmt.suffix, fmt.mimetype)
                 rendered += 1
-            outputs[path + fmt.suffix] = Output(body, fmt.mimetype, feed.updated)
+            outputs[fmt.output_name(feed.spec)] = Output(body, fmt.mimetype, feed.updated)
     formats = [(fmt.name, fmt.suffix) for fmt in FORMATS]
     for name, render in (("index.json", render_index), ("index.opml", render_opml)):
         outputs[name] = Output(render(feeds, ctx, formats, corpus.newest), INDEX_MIMETYPES[name], corpus.newest)
+    front = render_front(feeds, ctx, len(corpus.articles))
+    outputs["index.html"] = Output(front, INDEX_MIMETYPES["index.html"], corpus.newest)
     return Site(settings, corpus, feeds, outputs, notes, rendered, fingerprints)

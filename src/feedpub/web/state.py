@@ -49,7 +49,7 @@ class Snapshot:
     site: Site
     prepared: dict[str, Prepared]
     loaded_at: datetime
-    limited: dict[tuple[str, int], Prepared] = field(default_factory=dict)  # trimmed feeds, made on demand
+    filtered: dict[tuple[str, object], Prepared] = field(default_factory=dict)  # made on demand, per query
 
 
 class FeedState:

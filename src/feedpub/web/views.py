@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from ..feeds import Feed
-from ..site import render_feed
-from .state import FeedState, Prepared, prepare
+from ..site import Format, Output, render_feed
+from .filters import Filters, FilterError, parse_filters
+from .state import FeedState, Prepared, Snapshot, prepare
 
 bp = Blueprint("feeds", __name__)
-LIMIT_CACHE_SIZE = 256
+FILTER_CACHE_SIZE = 256
 
 
 def state() -> FeedState:
@@ -30,14 +31,14 @@ def feed(name: str) -> Response:
     prepared = snapshot.prepared.get(name)
     if prepared is None:
         return _not_found()
-    raw_limit = request.args.get("limit")
-    if raw_limit is not None:
-        found = snapshot.site.feed_and_format(name)
-        if found is not None:
-            limit = _parse_limit(raw_limit, current.settings.max_items)
-            if limit is None:
-                return _text(f"limit must be a whole number from 1 to {current.settings.max_items}\n", 400)
-            prepared = _limited(snapshot.limited, name, found, limit, current) or prepared
+    found = snapshot.site.feed_and_format(name)
+    if found is not None:
+        try:
+            filters = parse_filters(request.args, current.settings.max_items)
+        except FilterError as exc:
+            return _text(f"{exc}\n", 400)
+        if filters.active:
+            prepared = _filtered(snapshot, name, found, filters, current)
     return _send(prepared, current.settings.max_age)
 
 
@@ -59,35 +60,35 @@ def healthz() -> tuple[Response, int]:
 
 @bp.get("/")
 def home() -> Response:
-    site = state().snapshot.site
-    lines = [f"{site.settings.site_title}: {len(site.feeds)} feeds of {len(site.corpus.articles)} articles", ""]
-    lines += [f"{feed.spec.name}: {site.settings.feeds_url}{feed.spec.path}.xml" for feed in site.feeds]
-    lines += ["", f"All feeds: {site.settings.feeds_url}index.json and {site.settings.feeds_url}index.opml"]
-    return _text("\n".join(lines) + "\n", 200)
+    return feed("index.html")
 
 
-def _parse_limit(raw: str, max_items: int) -> int | None:
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 6:
-        return None
-    limit = int(raw)
-    return limit if 1 <= limit <= max_items else None
+@bp.get("/topics/<slug>")
+def topic_page(slug: str) -> Response:
+    return feed(f"topics/{slug}.html")
 
 
-def _limited(cache: dict[tuple[str, int], Prepared], name: str, found: tuple[Feed, object], limit: int,
-             current: FeedState) -> Prepared | None:
-    feed, fmt = found
-    if limit >= len(feed.entries):
-        return None  # the whole feed already fits
-    key = (name, limit)
-    prepared = cache.get(key)
+@bp.get("/providers/<domain>")
+def provider_page(domain: str) -> Response:
+    return feed(f"providers/{domain}.html")
+
+
+def _filtered(snapshot: Snapshot, name: str, found: tuple[Feed, Format], filters: Filters,
+              current: FeedState) -> Prepared:
+    """A filtered feed, rendered once per snapshot and query (the cache key includes the query)."""
+    key = (name, filters)
+    prepared = snapshot.filtered.get(key)
     if prepared is None:
-        trimmed = Feed(feed.spec, feed.entries[:limit], feed.updated)
-        body = render_feed(trimmed, fmt, current.settings)  # type: ignore[arg-type]
-        output = current.snapshot.site.outputs[name]
-        prepared = prepare(type(output)(body, output.mimetype, output.last_modified))
-        if len(cache) >= LIMIT_CACHE_SIZE:
-            cache.clear()
-        cache[key] = prepared
+        feed, fmt = found
+        subset = filters.apply(feed, current.settings.max_items)
+        if subset.entries == feed.entries:
+            prepared = snapshot.prepared[name]
+        else:
+            body = render_feed(subset, fmt, current.settings)
+            prepared = prepare(Output(body, fmt.mimetype, subset.updated))
+        if len(snapshot.filtered) >= FILTER_CACHE_SIZE:
+            snapshot.filtered.clear()
+        snapshot.filtered[key] = prepared
     return prepared
 
 

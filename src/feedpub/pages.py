@@ -1,0 +1,90 @@
+"""Human-readable pages: the front page listing every feed, and a preview of each feed.
+
+Plain HTML from Jinja templates with inline CSS (light and dark), no script and
+no external assets, each page carrying ``<link rel="alternate">`` tags so a
+browser or reader finds the feeds from it. Browsers are dropping XSLT, so these
+pages, not a stylesheet on the XML, are the readable view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from . import __version__
+from .content import rfc3339
+from .context import FEED_LABELS, SiteContext
+from .feeds import Feed, FeedKind
+from .model import Article, Kind
+
+_ENV = Environment(loader=PackageLoader("feedpub"), autoescape=select_autoescape(["html"]),
+                   keep_trailing_newline=True)
+KIND_LABELS = {FeedKind.ALL: "All articles", FeedKind.TOPIC: "Topic", FeedKind.PROVIDER: "Provider"}
+
+
+def _date(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d")
+
+
+def _formats(ctx: SiteContext, feed: Feed) -> list[dict[str, str]]:
+    return [{"href": ctx.feed_url(feed.spec.path, suffix), "type": mimetype, "label": label}
+            for label, suffix, mimetype in FEED_LABELS]
+
+
+def _discovery(ctx: SiteContext, feeds: Sequence[Feed]) -> list[dict[str, str]]:
+    return [{"href": ctx.feed_url(feed.spec.path, suffix), "type": mimetype, "title": f"{ctx.title(feed)} ({label})"}
+            for feed in feeds for label, suffix, mimetype in FEED_LABELS]
+
+
+def _page(template: str, ctx: SiteContext, **values: Any) -> bytes:
+    common = {"language": ctx.settings.language, "version": __version__, "site_title": ctx.settings.site_title,
+              "home_url": ctx.front_url()}
+    return _ENV.get_template(template).render(**common, **values).encode("utf-8")
+
+
+def render_page(feed: Feed, ctx: SiteContext, suffix: str, mimetype: str) -> bytes:
+    """The preview of one feed, discoverable as that feed."""
+    return _page(
+        "feed.html", ctx,
+        title=ctx.title(feed), name=feed.spec.name, kind_label=KIND_LABELS[feed.spec.kind],
+        description=ctx.description(feed), formats=_formats(ctx, feed),
+        discovery=_discovery(ctx, [feed]), entries=[_entry(article) for article in feed.entries],
+    )
+
+
+def _entry(article: Article) -> dict[str, Any]:
+    related = []
+    for item in article.related:
+        details = ", ".join(filter(None, [item.provider.name if item.provider else "",
+                                          _date(item.published_at) if item.published_at else ""]))
+        related.append({"url": item.url, "title": item.title, "details": details})
+    return {"url": article.url, "title": article.title, "provider": article.provider.name,
+            "date": _date(article.published_at), "iso": rfc3339(article.published_at),
+            "video": article.kind is Kind.VIDEO, "topics": article.topics, "excerpt": article.excerpt,
+            "related": related}
+
+
+def render_front(feeds: Sequence[Feed], ctx: SiteContext, articles: int) -> bytes:
+    """Every feed with its size, newest headline and subscribe links; the main feeds are discoverable."""
+    groups = []
+    for kind, title, group_id in ((FeedKind.ALL, "Everything", "all"), (FeedKind.TOPIC, "Topics", "topics"),
+                                  (FeedKind.PROVIDER, "Providers", "providers")):
+        rows = []
+        for feed in feeds:
+            if feed.spec.kind is not kind:
+                continue
+            newest = feed.entries[0] if feed.entries else None
+            rows.append({"name": feed.spec.name, "page": ctx.page_url(feed), "entries": len(feed.entries),
+                         "newest": newest, "updated": _date(feed.updated), "updated_iso": rfc3339(feed.updated),
+                         "formats": _formats(ctx, feed)})
+        groups.append({"title": title, "id": group_id, "rows": rows})
+    main = [feed for feed in feeds if feed.spec.kind is not FeedKind.PROVIDER]
+    return _page(
+        "index.html", ctx,
+        title=ctx.settings.site_title, feeds=feeds, articles=articles, groups=groups,
+        discovery=_discovery(ctx, main), opml_url=ctx.feed_url("index", ".opml"),
+        index_url=ctx.feed_url("index", ".json"),
+    )
