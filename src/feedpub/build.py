@@ -31,6 +31,7 @@ class BuildReport:
     written: int
     unchanged: int
     removed: int
+    changed: tuple[str, ...] = ()  # names of the files written
 
 
 def write_site(site: Site, out_dir: Path) -> BuildReport:
@@ -59,7 +60,7 @@ def write_site(site: Site, out_dir: Path) -> BuildReport:
             removed += 1
             _prune_empty_dirs(target.parent, root)
     _write_manifest(out_dir, sorted(site.outputs), site.fingerprints)
-    return BuildReport(len(changed), len(site.outputs) - len(changed), removed)
+    return BuildReport(len(changed), len(site.outputs) - len(changed), removed, tuple(changed))
 
 
 def _inside(root: Path, name: str, strict: bool = True) -> Path:

@@ -15,6 +15,7 @@ import click
 
 from . import __version__
 from .build import OutputMemo, write_site
+from .websub import Ledger, Publisher
 from .corpus import Corpus
 from .loader import CorpusLoader, SeedsUnavailable
 from .feeds import topic_slugs
@@ -106,7 +107,7 @@ def main() -> None:
 
 @main.command()
 @setting_options("seeds_dir", "out_dir", "site_url", "site_title", "max_items", "language", "max_age", "cache_dir",
-                 "cache")
+                 "cache", "websub_hub")
 @click.option("--strict", is_flag=True, help="Exit 1 when any file was rejected.")
 def build(strict: bool, **options: Any) -> None:
     """Write every feed, index.json and index.opml under the output directory."""
@@ -117,6 +118,12 @@ def build(strict: bool, **options: Any) -> None:
     for note in site.notes:
         click.echo(f"warning: {note}", err=True)
     report = write_site(site, settings.out_dir)
+    if settings.websub_hub and report.changed:
+        publisher = Publisher(settings.websub_hub, Ledger(settings.cache_dir))
+        pinged = publisher.changed(site.feed_urls(report.changed))
+        if not publisher.flush(timeout=120):
+            click.echo("warning: some WebSub pings are still pending; giving up", err=True)
+        click.echo(f"WebSub: {publisher.sent} of {len(pinged)} pings accepted by {settings.websub_hub}", err=True)
     warnings = sum(1 for p in corpus.problems if p.severity == "warning")
     click.echo(
         f"{corpus.files} files: {len(corpus.articles)} published articles, {corpus.rejected} rejected, "
@@ -143,7 +150,7 @@ def check(**options: Any) -> None:
 
 @main.command()
 @setting_options("seeds_dir", "site_url", "site_title", "max_items", "language", "max_age", "reload_interval",
-                 "cache_dir", "cache")
+                 "cache_dir", "cache", "websub_hub")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 def serve(host: str, port: int, **options: Any) -> None:

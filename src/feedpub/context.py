@@ -55,9 +55,13 @@ class SiteContext:
         return f"The latest articles collected by {site}."
 
     def extra_links(self, feed: Feed, suffix: str) -> list[dict[str, str]]:
-        """Feed links besides self and alternate (the hook for hubs and archives)."""
+        """Feed links besides self and alternate: the WebSub hub, when there is one."""
+        if self.settings.websub_hub:
+            return [{"rel": "hub", "href": self.settings.websub_hub}]
         return []
 
     def json_extras(self, feed: Feed) -> dict[str, object]:
-        """Top-level JSON Feed keys besides the standard ones (the hook for hubs)."""
+        """Top-level JSON Feed keys besides the standard ones: ``hubs`` for WebSub."""
+        if self.settings.websub_hub:
+            return {"hubs": [{"type": "WebSub", "url": self.settings.websub_hub}]}
         return {}

@@ -30,6 +30,14 @@ def _site_url(value: str) -> str:
     return value.strip().rstrip("/")
 
 
+def _hub_url(value: str) -> str:
+    """An absolute http(s) URL, or empty for no hub."""
+    text = str(value).strip()
+    if text:
+        _site_url(text)  # the same check: absolute http(s)
+    return text
+
+
 def _positive_int(value: str) -> int:
     try:
         number = int(value)
@@ -123,6 +131,10 @@ class Settings:
         "--cache-dir",
     )
     cache: bool = _setting(True, "Use the parse cache (--no-cache parses every file).", _flag, "--cache/--no-cache")
+    websub_hub: str = _setting(
+        "", "WebSub hub URL: advertised in every feed and pinged when a feed changes (empty: none).", _hub_url,
+        "--websub-hub",
+    )
 
     @property
     def feeds_url(self) -> str:

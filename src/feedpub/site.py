@@ -9,7 +9,7 @@ rendered again.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -82,6 +82,12 @@ class Site:
             return None
         return {fmt.name: self.outputs[fmt.output_name(spec)].body for fmt in OUTPUT_FORMATS}
 
+    def feed_urls(self, names: Iterable[str]) -> dict[str, str]:
+        """The absolute URL and a version (body hash) of each feed among ``names`` (pages and indexes left out)."""
+        suffixes = tuple(fmt.suffix for fmt in FORMATS)
+        return {self.settings.feeds_url + name: body_version(self.outputs[name].body)
+                for name in names if name.endswith(suffixes) and not name.startswith("index.")}
+
     def feed_and_format(self, path: str) -> tuple[Feed, Format] | None:
         """The feed and format behind an output path, e.g. ``ai.xml``; ``None`` for index files."""
         for fmt in OUTPUT_FORMATS:
@@ -90,6 +96,11 @@ class Site:
                     if fmt.output_name(feed.spec) == path:
                         return feed, fmt
         return None
+
+
+def body_version(body: bytes) -> str:
+    """A strong validator of a body: its ETag, and the version WebSub announces."""
+    return hashlib.sha256(body).hexdigest()[:32]
 
 
 def site_context(settings: Settings) -> SiteContext:
@@ -121,7 +132,7 @@ def fingerprint(feed: Feed, settings: Settings) -> str:
     """Everything a feed's bytes depend on: settings, identity, date, and each entry's source."""
     digest = hashlib.blake2b(digest_size=16)
     rendering = (__version__, settings.site_url, settings.site_title, settings.max_items, settings.language,
-                 settings.max_age)
+                 settings.max_age, settings.websub_hub)
     digest.update(repr((rendering, feed.spec, feed.updated.timestamp())).encode())
     for article in feed.entries:
         digest.update(f"\0{article.url}\0{article.digest}".encode())

@@ -8,9 +8,9 @@ and swaps the reference, so a request sees the old or the new site, never a mix.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import logging
 import os
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,7 +18,8 @@ from datetime import datetime, timezone
 
 from ..loader import CorpusLoader, SeedsUnavailable
 from ..settings import Settings
-from ..site import Output, Site, render_site
+from ..site import Output, Site, body_version, render_site
+from ..websub import Ledger, Publisher
 
 log = logging.getLogger("feedpub.server")
 
@@ -39,7 +40,7 @@ class Prepared:
 
 
 def prepare(output: Output) -> Prepared:
-    digest = hashlib.sha256(output.body).hexdigest()[:32]
+    digest = body_version(output.body)
     compressed = gzip.compress(output.body, compresslevel=9, mtime=0)
     return Prepared(output, Variant(output.body, digest), Variant(compressed, digest + "-gzip"))
 
@@ -50,6 +51,17 @@ class Snapshot:
     prepared: dict[str, Prepared]
     loaded_at: datetime
     filtered: dict[tuple[str, object], Prepared] = field(default_factory=dict)  # made on demand, per query
+
+
+def _publisher(settings: Settings) -> Publisher | None:
+    if not settings.websub_hub:
+        return None
+    try:
+        ledger: Ledger | None = Ledger(settings.cache_dir)
+    except (OSError, sqlite3.Error) as exc:  # still ping, only without de-duplication across workers
+        log.warning("no WebSub ledger in %s (%s): every worker will ping", settings.cache_dir, exc)
+        ledger = None
+    return Publisher(settings.websub_hub, ledger)
 
 
 class FeedState:
@@ -64,6 +76,7 @@ class FeedState:
         self._lock = threading.Lock()
         self._watcher: threading.Thread | None = None
         self._watcher_pid: int | None = None
+        self.publisher = _publisher(settings)
         self._stamp = self._scan()
         self.snapshot = self._build(None)
 
@@ -97,8 +110,13 @@ class FeedState:
                 return False
             self._stamp = stamp
             self._set_health(True, None)
-            changed = snapshot.site.outputs != self.snapshot.site.outputs
+            before = self.snapshot.site.outputs
+            changed_names = [name for name, output in snapshot.site.outputs.items()
+                             if name not in before or before[name].body is not output.body]
+            changed = bool(changed_names) or before.keys() != snapshot.site.outputs.keys()
             self.snapshot = snapshot
+            if self.publisher is not None and changed_names:
+                self.publisher.changed(snapshot.site.feed_urls(changed_names))
             if changed:
                 log.info("reloaded: %d articles, %d feeds re-rendered", len(snapshot.site.corpus.articles),
                          snapshot.site.rendered)

@@ -39,7 +39,12 @@ def feed(name: str) -> Response:
             return _text(f"{exc}\n", 400)
         if filters.active:
             prepared = _filtered(snapshot, name, found, filters, current)
-    return _send(prepared, current.settings.max_age)
+    response = _send(prepared, current.settings.max_age)
+    hub = current.settings.websub_hub
+    if hub and found is not None and found[1].name != "html":
+        # WebSub discovery in HTTP as well as in the document (W3C WebSub, section 4).
+        response.headers["Link"] = f'<{hub}>; rel="hub", <{current.settings.feeds_url}{name}>; rel="self"'
+    return response
 
 
 @bp.get("/healthz")
