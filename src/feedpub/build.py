@@ -14,12 +14,12 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .feeds import FeedSpec
-from .site import OUTPUT_FORMATS, Site
+from .site import Format, Site
 
 MANIFEST = ".feedpub-manifest.json"
 TMP_SUFFIX = ".feedpub-tmp"
@@ -127,11 +127,11 @@ class OutputMemo:
         feeds = _manifest(out_dir).get("feeds")
         self.fingerprints: dict[str, str] = feeds if isinstance(feeds, dict) else {}
 
-    def bodies(self, spec: FeedSpec, fingerprint: str) -> dict[str, bytes] | None:
+    def bodies(self, spec: FeedSpec, fingerprint: str, formats: Sequence[Format]) -> dict[str, bytes] | None:
         if self.fingerprints.get(spec.path) != fingerprint:
             return None
         bodies = {}
-        for fmt in OUTPUT_FORMATS:
+        for fmt in formats:
             try:
                 bodies[fmt.name] = (self.out_dir / fmt.output_name(spec)).read_bytes()
             except OSError:

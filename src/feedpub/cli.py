@@ -107,7 +107,7 @@ def main() -> None:
 
 @main.command()
 @setting_options("seeds_dir", "out_dir", "site_url", "site_title", "max_items", "language", "max_age", "cache_dir",
-                 "cache", "websub_hub")
+                 "cache", "websub_hub", "archives")
 @click.option("--strict", is_flag=True, help="Exit 1 when any file was rejected.")
 def build(strict: bool, **options: Any) -> None:
     """Write every feed, index.json and index.opml under the output directory."""
@@ -150,7 +150,7 @@ def check(**options: Any) -> None:
 
 @main.command()
 @setting_options("seeds_dir", "site_url", "site_title", "max_items", "language", "max_age", "reload_interval",
-                 "cache_dir", "cache", "websub_hub")
+                 "cache_dir", "cache", "websub_hub", "archives")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 def serve(host: str, port: int, **options: Any) -> None:

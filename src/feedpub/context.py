@@ -20,7 +20,9 @@ def page_path(spec: FeedSpec) -> str:
     """Where a feed's readable preview lives under /feeds/."""
     if spec.kind is FeedKind.TOPIC:
         return f"topics/{spec.slug}.html"
-    return f"{spec.path}.html"
+    if spec.kind is FeedKind.PROVIDER:
+        return f"providers/{spec.slug}.html"
+    return "all.html"
 
 
 class SiteContext:
@@ -44,10 +46,13 @@ class SiteContext:
         return f"{self.settings.feeds_url}index.html"
 
     def title(self, feed: Feed) -> str:
-        return f"{self.settings.site_title} – {feed.spec.name}"
+        archive = f" (archive {feed.spec.archive})" if feed.spec.archive else ""
+        return f"{self.settings.site_title} – {feed.spec.name}{archive}"
 
     def description(self, feed: Feed) -> str:
         site = self.settings.site_title
+        if feed.spec.archive:
+            return f"{feed.spec.name}: every article of {feed.spec.archive}, collected by {site}."
         if feed.spec.kind is FeedKind.TOPIC:
             return f"The latest {feed.spec.name} news, collected by {site}."
         if feed.spec.kind is FeedKind.PROVIDER:
@@ -55,10 +60,15 @@ class SiteContext:
         return f"The latest articles collected by {site}."
 
     def extra_links(self, feed: Feed, suffix: str) -> list[dict[str, str]]:
-        """Feed links besides self and alternate: the WebSub hub, when there is one."""
+        """Feed links besides self and alternate: the WebSub hub, and RFC 5005 archive links."""
+        links = []
         if self.settings.websub_hub:
-            return [{"rel": "hub", "href": self.settings.websub_hub}]
-        return []
+            links.append({"rel": "hub", "href": self.settings.websub_hub})
+        for rel, path in (("current", feed.current), ("prev-archive", feed.prev_archive),
+                          ("next-archive", feed.next_archive)):
+            if path:
+                links.append({"rel": rel, "href": self.feed_url(path, suffix)})
+        return links
 
     def json_extras(self, feed: Feed) -> dict[str, object]:
         """Top-level JSON Feed keys besides the standard ones: ``hubs`` for WebSub."""

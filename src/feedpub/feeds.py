@@ -38,6 +38,7 @@ class FeedSpec:
     slug: str
     path: str
     logo: Image | None = None
+    archive: str | None = None  # "YYYY-MM" for an RFC 5005 archive page
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,9 @@ class Feed:
     entries: tuple[Article, ...]
     updated: datetime
     members: tuple[Article, ...] = field(default=(), compare=False, repr=False)
+    prev_archive: str | None = None  # paths of the neighbouring archive pages (RFC 5005)
+    next_archive: str | None = None
+    current: str | None = None  # for an archive page: the live feed's path
 
 
 def topic_slugs(topics: list[str] | tuple[str, ...]) -> tuple[dict[str, str], list[str]]:

@@ -15,6 +15,7 @@ from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from lxml import etree
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
+HISTORY_NS = "http://purl.org/syndication/history/1.0"
 _ATTRIBUTES = ("rel", "href", "type", "title", "hreflang", "length")
 
 Link = dict[str, str]
@@ -78,3 +79,18 @@ class LinksEntryExtension(BaseEntryExtension):
             if link.get("rel", "alternate") != "alternate":
                 _set_attributes(etree.SubElement(item, f"{{{ATOM_NS}}}link"), link)
         return item
+
+
+class ArchiveExtension(BaseExtension):
+    """Marks a feed document as an RFC 5005 archive: ``<fh:archive/>``."""
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"fh": HISTORY_NS}
+
+    def extend_rss(self, feed: etree._Element) -> etree._Element:
+        etree.SubElement(feed.find("channel"), f"{{{HISTORY_NS}}}archive")
+        return feed
+
+    def extend_atom(self, feed: etree._Element) -> etree._Element:
+        etree.SubElement(feed, f"{{{HISTORY_NS}}}archive")
+        return feed

@@ -131,6 +131,10 @@ class Settings:
         "--cache-dir",
     )
     cache: bool = _setting(True, "Use the parse cache (--no-cache parses every file).", _flag, "--cache/--no-cache")
+    archives: bool = _setting(
+        True, "Write RFC 5005 monthly archives of every topic and provider feed (RSS and Atom).", _flag,
+        "--archives/--no-archives",
+    )
     websub_hub: str = _setting(
         "", "WebSub hub URL: advertised in every feed and pinged when a feed changes (empty: none).", _hub_url,
         "--websub-hub",

@@ -9,13 +9,14 @@ rendered again.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from . import __version__
 
+from .archives import with_archives
 from .content import entry_html
 from .context import SiteContext, page_path
 from .corpus import Corpus
@@ -49,6 +50,7 @@ FORMATS: tuple[Format, ...] = (
 )
 PAGE = Format("html", ".html", "text/html; charset=utf-8", render_page, lambda spec: page_path(spec)[:-5])
 OUTPUT_FORMATS = (*FORMATS, PAGE)
+ARCHIVE_FORMATS = FORMATS[:2]  # RFC 5005 is for RSS and Atom
 INDEX_MIMETYPES = {"index.json": "application/json", "index.opml": "text/x-opml; charset=utf-8",
                    "index.html": PAGE.mimetype}
 
@@ -73,14 +75,15 @@ class Site:
     notes: tuple[str, ...] = ()
     rendered: int = field(default=0, compare=False)
     fingerprints: Mapping[str, str] = field(default_factory=dict, compare=False)
+    archives: tuple[Feed, ...] = field(default=(), compare=False)
 
     def get(self, path: str) -> Output | None:
         return self.outputs.get(path)
 
-    def bodies(self, spec: FeedSpec, fingerprint: str) -> dict[str, bytes] | None:
+    def bodies(self, spec: FeedSpec, fingerprint: str, formats: Sequence[Format]) -> dict[str, bytes] | None:
         if self.fingerprints.get(spec.path) != fingerprint:
             return None
-        return {fmt.name: self.outputs[fmt.output_name(spec)].body for fmt in OUTPUT_FORMATS}
+        return {fmt.name: self.outputs[fmt.output_name(spec)].body for fmt in formats}
 
     def feed_urls(self, names: Iterable[str]) -> dict[str, str]:
         """The absolute URL and a version (body hash) of each feed among ``names`` (pages and indexes left out)."""
@@ -124,7 +127,7 @@ def render_feed(feed: Feed, fmt: Format, settings: Settings) -> bytes:
 class Memo(Protocol):
     """Where already-rendered feeds can be found: the previous site in memory, or the output directory."""
 
-    def bodies(self, spec: FeedSpec, fingerprint: str) -> dict[str, bytes] | None:
+    def bodies(self, spec: FeedSpec, fingerprint: str, formats: Sequence[Format]) -> dict[str, bytes] | None:
         """The bytes of each format (by name) of a feed if it was rendered with ``fingerprint``."""
 
 
@@ -132,8 +135,9 @@ def fingerprint(feed: Feed, settings: Settings) -> str:
     """Everything a feed's bytes depend on: settings, identity, date, and each entry's source."""
     digest = hashlib.blake2b(digest_size=16)
     rendering = (__version__, settings.site_url, settings.site_title, settings.max_items, settings.language,
-                 settings.max_age, settings.websub_hub)
-    digest.update(repr((rendering, feed.spec, feed.updated.timestamp())).encode())
+                 settings.max_age, settings.websub_hub, settings.archives)
+    neighbours = (feed.prev_archive, feed.next_archive, feed.current)
+    digest.update(repr((rendering, feed.spec, feed.updated.timestamp(), neighbours)).encode())
     for article in feed.entries:
         digest.update(f"\0{article.url}\0{article.digest}".encode())
     return digest.hexdigest()
@@ -146,11 +150,15 @@ def render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None
     outputs: dict[str, Output] = {}
     fingerprints: dict[str, str] = {}
     rendered = 0
-    for feed in feeds:
+    archives: tuple[Feed, ...] = ()
+    if settings.archives:
+        feeds, archives = with_archives(feeds, corpus.newest)
+    jobs = [(feed, OUTPUT_FORMATS) for feed in feeds] + [(feed, ARCHIVE_FORMATS) for feed in archives]
+    for feed, output_formats in jobs:
         path = feed.spec.path
         fingerprints[path] = print_ = fingerprint(feed, settings)
-        known = previous.bodies(feed.spec, print_) if previous is not None else None
-        for fmt in OUTPUT_FORMATS:
+        known = previous.bodies(feed.spec, print_, output_formats) if previous is not None else None
+        for fmt in output_formats:
             body = known.get(fmt.name) if known else None
             if body is None:
                 body = fmt.render(feed, ctx, fmt.suffix, fmt.mimetype)
@@ -161,4 +169,4 @@ def render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None
         outputs[name] = Output(render(feeds, ctx, formats, corpus.newest), INDEX_MIMETYPES[name], corpus.newest)
     front = render_front(feeds, ctx, len(corpus.articles))
     outputs["index.html"] = Output(front, INDEX_MIMETYPES["index.html"], corpus.newest)
-    return Site(settings, corpus, feeds, outputs, notes, rendered, fingerprints)
+    return Site(settings, corpus, feeds, outputs, notes, rendered, fingerprints, archives)

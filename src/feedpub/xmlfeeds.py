@@ -14,7 +14,7 @@ from feedgen.feed import FeedGenerator
 from . import __version__
 from .content import image_url, provider_url
 from .context import SiteContext
-from .fgext import LinksEntryExtension, LinksExtension
+from .fgext import ArchiveExtension, LinksEntryExtension, LinksExtension
 from .feeds import Feed
 from .model import Article, Image
 
@@ -36,6 +36,8 @@ def _generator(feed: Feed, ctx: SiteContext, suffix: str, mimetype: str) -> Feed
     fg.load_extension("media")
     fg.load_extension("dc", atom=False)
     fg.register_extension("links", LinksExtension, LinksEntryExtension)
+    if feed.spec.archive:
+        fg.register_extension("history", ArchiveExtension)
     fg.id(self_url)
     fg.title(ctx.title(feed))
     fg.description(ctx.description(feed))

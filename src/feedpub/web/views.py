@@ -11,6 +11,7 @@ from .state import FeedState, Prepared, Snapshot, prepare
 
 bp = Blueprint("feeds", __name__)
 FILTER_CACHE_SIZE = 256
+ARCHIVE_MAX_AGE = 30 * 24 * 3600
 
 
 def state() -> FeedState:
@@ -39,7 +40,9 @@ def feed(name: str) -> Response:
             return _text(f"{exc}\n", 400)
         if filters.active:
             prepared = _filtered(snapshot, name, found, filters, current)
-    response = _send(prepared, current.settings.max_age)
+    # A month's archive is settled once the month is over (RFC 5005): let caches keep it.
+    max_age = ARCHIVE_MAX_AGE if "/archive/" in name else current.settings.max_age
+    response = _send(prepared, max_age)
     hub = current.settings.websub_hub
     if hub and found is not None and found[1].name != "html":
         # WebSub discovery in HTTP as well as in the document (W3C WebSub, section 4).

@@ -1,0 +1,56 @@
+"""RFC 5005 archived feeds: every entry of a topic or provider, one page per month.
+
+The live feed keeps the newest entries and links ``prev-archive`` to the newest
+complete month; each month's page is marked ``fh:archive`` and chained with
+``prev-archive`` / ``next-archive``, so a reader can walk the whole history.
+"Complete" is judged against the newest article of the corpus, never the
+clock, so builds stay deterministic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from datetime import datetime
+
+from .feeds import Feed, FeedKind
+
+HISTORY_NS = "http://purl.org/syndication/history/1.0"
+
+
+def month_of(moment: datetime) -> str:
+    return moment.strftime("%Y-%m")
+
+
+def archive_path(feed: Feed, month: str) -> str:
+    return f"{feed.spec.path}/archive/{month}"
+
+
+def with_archives(feeds: tuple[Feed, ...], newest: datetime) -> tuple[tuple[Feed, ...], tuple[Feed, ...]]:
+    """The live feeds linked to their newest archive page, and every archive page."""
+    current = month_of(newest)
+    live: list[Feed] = []
+    archives: list[Feed] = []
+    for feed in feeds:
+        if feed.spec.kind is FeedKind.ALL:
+            live.append(feed)
+            continue
+        by_month: dict[str, list] = defaultdict(list)
+        for article in feed.members:
+            month = month_of(article.published_at)
+            if month < current:
+                by_month[month].append(article)
+        months = sorted(by_month)
+        pages = []
+        for index, month in enumerate(months):
+            entries = tuple(by_month[month])
+            spec = dataclasses.replace(feed.spec, path=archive_path(feed, month), archive=month)
+            pages.append(Feed(
+                spec, entries, entries[0].published_at, entries,
+                prev_archive=archive_path(feed, months[index - 1]) if index else None,
+                next_archive=archive_path(feed, months[index + 1]) if index + 1 < len(months) else None,
+                current=feed.spec.path,
+            ))
+        archives.extend(reversed(pages))
+        live.append(dataclasses.replace(feed, prev_archive=pages[-1].spec.path) if pages else feed)
+    return tuple(live), tuple(archives)
