@@ -11,7 +11,7 @@ from .text import absolute, absolute_html
 
 def rfc3339(moment: datetime) -> str:
     """UTC, second precision, ``Z`` suffix: the form readers parse most reliably."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 def provider_url(provider: Provider) -> str:

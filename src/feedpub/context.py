@@ -31,6 +31,7 @@ class SiteContext:
     def __init__(self, settings: Settings, entry_html: Callable[[Article], str]) -> None:
         self.settings = settings
         self.entry_html = entry_html
+        self.memo: dict[str, object] = {}  # the renderers' scratch space (the last feed's generator)
 
     def feed_url(self, path: str, suffix: str) -> str:
         return f"{self.settings.feeds_url}{path}{suffix}"

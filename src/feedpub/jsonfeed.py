@@ -20,8 +20,8 @@ RELATED_ABOUT = "https://pypi.org/project/feedpub/#related-coverage"
 
 
 def dumps(document: Any) -> bytes:
-    """Deterministic, readable UTF-8 JSON ending in a newline."""
-    return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    """Deterministic, compact UTF-8 JSON ending in a newline (compact keeps json's C encoder)."""
+    return (json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
 def render_json(feed: Feed, ctx: SiteContext, suffix: str, mimetype: str) -> bytes:

@@ -30,15 +30,28 @@ def render_atom(feed: Feed, ctx: SiteContext, suffix: str, mimetype: str) -> byt
 
 
 def _generator(feed: Feed, ctx: SiteContext, suffix: str, mimetype: str) -> FeedGenerator:
-    settings = ctx.settings
+    """The feed's generator, built once for RSS and Atom alike; only the per-format links differ."""
+    memo = ctx.memo
+    if memo.get("feed") is not feed:
+        memo["feed"], memo["generator"] = feed, _build(feed, ctx)
+    fg: FeedGenerator = memo["generator"]
     self_url = ctx.feed_url(feed.spec.path, suffix)
+    fg.id(self_url)
+    # RSS uses the last link added as the channel <link>: self first, alternate last.
+    fg.link(href=self_url, rel="self", type=mimetype.split(";")[0], replace=True)
+    fg.link(href=ctx.home_url(feed), rel="alternate", type="text/html")
+    fg.links.links(ctx.extra_links(feed, suffix))
+    return fg
+
+
+def _build(feed: Feed, ctx: SiteContext) -> FeedGenerator:
+    settings = ctx.settings
     fg = FeedGenerator()
     fg.load_extension("media")
     fg.load_extension("dc", atom=False)
     fg.register_extension("links", LinksExtension, LinksEntryExtension)
     if feed.spec.archive:
         fg.register_extension("history", ArchiveExtension)
-    fg.id(self_url)
     fg.title(ctx.title(feed))
     fg.description(ctx.description(feed))
     fg.language(settings.language)
@@ -46,10 +59,6 @@ def _generator(feed: Feed, ctx: SiteContext, suffix: str, mimetype: str) -> Feed
     fg.generator("feedpub", version=__version__, uri=GENERATOR_URI)
     fg.updated(feed.updated)
     fg.ttl(settings.ttl_minutes)
-    # RSS uses the last link added as the channel <link>: self first, alternate last.
-    fg.link(href=self_url, rel="self", type=mimetype.split(";")[0])
-    fg.link(href=ctx.home_url(feed), rel="alternate", type="text/html")
-    fg.links.links(ctx.extra_links(feed, suffix))
     _logo(fg, feed.spec.logo, ctx, ctx.home_url(feed))
     for article in feed.entries:
         _entry(fg.add_entry(order="append"), article, ctx)
