@@ -63,6 +63,7 @@ class CorpusLoader:
         self._results: dict[str, tuple[Stamp, ParseResult]] = {}
         self._decoder = Decoder()
         self._cache: ParseCache | None = None
+        self._cache_pid = 0
 
     def load(self, progress: Progress | None = None) -> Corpus:
         if not self.root.is_dir() or not os.access(self.root, os.R_OK | os.X_OK):
@@ -107,9 +108,11 @@ class CorpusLoader:
         return f"{self._root_text}/{rel}"
 
     def _open_cache(self) -> ParseCache:
-        if self._cache is None:
+        # A connection must not cross a fork (gunicorn --preload): each process opens its own.
+        if self._cache is None or self._cache_pid != os.getpid():
             assert self.cache_dir is not None
             self._cache = ParseCache(self.cache_dir, self.max_bytes)
+            self._cache_pid = os.getpid()
         return self._cache
 
     def _from_cache(self, missing: list[str], stamps: dict[str, Stamp],

@@ -10,6 +10,7 @@ of them send the ping.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -30,14 +31,22 @@ class Ledger:
 
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(directory / LEDGER, timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS announced (url TEXT PRIMARY KEY, version TEXT NOT NULL)")
+        self.path = directory / LEDGER
         self._lock = threading.Lock()
+        self._db = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        self._pid = os.getpid()
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE IF NOT EXISTS announced (url TEXT PRIMARY KEY, version TEXT NOT NULL)")
+        return db
 
     def claim(self, url: str, version: str) -> bool:
         """True for exactly one caller per new (url, version)."""
         with self._lock:
+            if self._pid != os.getpid():  # forked (gunicorn --preload): never share a connection
+                self._db = self._connect()
             cursor = self._db.execute(
                 "INSERT INTO announced (url, version) VALUES (?, ?) ON CONFLICT(url) DO UPDATE"
                 " SET version = excluded.version WHERE announced.version != excluded.version",
