@@ -76,6 +76,7 @@ class Site:
     rendered: int = field(default=0, compare=False)
     fingerprints: Mapping[str, str] = field(default_factory=dict, compare=False)
     archives: tuple[Feed, ...] = field(default=(), compare=False)
+    deferred: Mapping[str, tuple[Feed, Format]] = field(default_factory=dict, compare=False)
 
     def get(self, path: str) -> Output | None:
         return self.outputs.get(path)
@@ -143,8 +144,13 @@ def fingerprint(feed: Feed, settings: Settings) -> str:
     return digest.hexdigest()
 
 
-def render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None) -> Site:
-    """Render every feed; take the bytes of feeds whose fingerprint ``previous`` already has."""
+def render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None, *,
+                render_archives: bool = True) -> Site:
+    """Render every feed; take the bytes of feeds whose fingerprint ``previous`` already has.
+
+    Without ``render_archives`` (the server) archive pages are only listed in
+    ``Site.deferred``, to be rendered by the same code when first asked for.
+    """
     ctx = site_context(settings)
     feeds, notes = plan(corpus, settings.max_items)
     outputs: dict[str, Output] = {}
@@ -153,7 +159,11 @@ def render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None
     archives: tuple[Feed, ...] = ()
     if settings.archives:
         feeds, archives = with_archives(feeds, corpus.newest)
-    jobs = [(feed, OUTPUT_FORMATS) for feed in feeds] + [(feed, ARCHIVE_FORMATS) for feed in archives]
+    deferred = {} if render_archives else {
+        fmt.output_name(feed.spec): (feed, fmt) for feed in archives for fmt in ARCHIVE_FORMATS}
+    jobs = [(feed, OUTPUT_FORMATS) for feed in feeds]
+    if render_archives:
+        jobs += [(feed, ARCHIVE_FORMATS) for feed in archives]
     for feed, output_formats in jobs:
         path = feed.spec.path
         fingerprints[path] = print_ = fingerprint(feed, settings)
@@ -169,4 +179,4 @@ def render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None
         outputs[name] = Output(render(feeds, ctx, formats, corpus.newest), INDEX_MIMETYPES[name], corpus.newest)
     front = render_front(feeds, ctx, len(corpus.articles))
     outputs["index.html"] = Output(front, INDEX_MIMETYPES["index.html"], corpus.newest)
-    return Site(settings, corpus, feeds, outputs, notes, rendered, fingerprints, archives)
+    return Site(settings, corpus, feeds, outputs, notes, rendered, fingerprints, archives, deferred)

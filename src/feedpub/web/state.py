@@ -86,7 +86,9 @@ class FeedState:
         for problem in corpus.problems:
             if problem not in known:
                 log.warning("%s", problem)
-        site = render_site(corpus, self.settings, previous.site if previous else None)
+        # Archives are rendered on first request: most are never asked for, and they would
+        # otherwise triple the memory of every worker.
+        site = render_site(corpus, self.settings, previous.site if previous else None, render_archives=False)
         old = previous.prepared if previous else {}
         prepared = {}
         for name, output in site.outputs.items():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from ..feeds import Feed
@@ -29,7 +31,7 @@ def _start_watcher() -> None:
 def feed(name: str) -> Response:
     current = state()
     snapshot = current.snapshot  # read once: this request sees one whole site
-    prepared = snapshot.prepared.get(name)
+    prepared = snapshot.prepared.get(name) or _deferred(snapshot, name, current)
     if prepared is None:
         return _not_found()
     found = snapshot.site.feed_and_format(name)
@@ -81,19 +83,35 @@ def provider_page(domain: str) -> Response:
     return feed(f"providers/{domain}.html")
 
 
+def _deferred(snapshot: Snapshot, name: str, current: FeedState) -> Prepared | None:
+    """An archive page, rendered on its first request and kept with the snapshot."""
+    found = snapshot.site.deferred.get(name)
+    if found is None:
+        return None
+    feed, fmt = found
+    return _cached(snapshot, (name, None),
+                   lambda: prepare(Output(render_feed(feed, fmt, current.settings), fmt.mimetype, feed.updated)))
+
+
 def _filtered(snapshot: Snapshot, name: str, found: tuple[Feed, Format], filters: Filters,
               current: FeedState) -> Prepared:
     """A filtered feed, rendered once per snapshot and query (the cache key includes the query)."""
-    key = (name, filters)
-    prepared = snapshot.filtered.get(key)
-    if prepared is None:
-        feed, fmt = found
+    feed, fmt = found
+
+    def make() -> Prepared:
         subset = filters.apply(feed, current.settings.max_items)
         if subset.entries == feed.entries:
-            prepared = snapshot.prepared[name]
-        else:
-            body = render_feed(subset, fmt, current.settings)
-            prepared = prepare(Output(body, fmt.mimetype, subset.updated))
+            return snapshot.prepared[name]
+        return prepare(Output(render_feed(subset, fmt, current.settings), fmt.mimetype, subset.updated))
+
+    return _cached(snapshot, (name, filters), make)
+
+
+def _cached(snapshot: Snapshot, key: tuple[str, object], make: Callable[[], Prepared]) -> Prepared:
+    """Made once per snapshot and key; a bounded cache, emptied when full."""
+    prepared = snapshot.filtered.get(key)
+    if prepared is None:
+        prepared = make()
         if len(snapshot.filtered) >= FILTER_CACHE_SIZE:
             snapshot.filtered.clear()
         snapshot.filtered[key] = prepared
