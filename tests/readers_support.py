@@ -51,6 +51,9 @@ INSTALL_HINTS = {
     "sgmllib": "pip install sgmllib3k  (reader's vendored feedparser imports sgmllib)",
     "feedparser": "pip install feedparser  (or pip install -e '.[test]')",
     "jsonschema": "pip install 'jsonschema[format-nongpl]'  (or pip install -e '.[test]')",
+    "chromium": "apt-get install chromium  (Debian's package, used as /usr/bin/chromium; never `playwright install`)",
+    "playwright.sync_api": "pip install 'playwright>=1.40'  (or pip install -e '.[test]'); "
+                           "the browser is Debian's chromium, never `playwright install`",
 }
 TEST_AGENT = "feedpub-tests/1"
 

@@ -93,9 +93,16 @@ def test_build_writes_the_tree_and_prints_a_summary(runner: CliRunner, seeds: Pa
         for url in entry["urls"].values():
             assert (out / url.removeprefix(f"{SITE_URL}/feeds/")).is_file()
     assert (out / "index.opml").is_file()
+    # Each feed also has a readable page, and the front page lists them all.
+    for entry in feeds:
+        page = f"topics/{entry['slug']}.html" if entry["kind"] == "topic" else \
+            entry["urls"]["rss"].removeprefix(f"{SITE_URL}/feeds/").removesuffix(".xml") + ".html"
+        assert (out / page).is_file(), page
+    assert (out / "index.html").is_file()
     assert "5 files: 2 published articles, 0 rejected, 0 warnings." in result.stdout
     assert f"10 feeds in {out}/" in result.stdout
-    assert summary_counts(result.stdout) == {"written": 32, "unchanged": 0, "removed": 0}
+    # 10 feeds x (RSS, Atom, JSON Feed, page) + index.json, index.opml, index.html
+    assert summary_counts(result.stdout) == {"written": 43, "unchanged": 0, "removed": 0}
     assert result.stderr == ""
 
 
@@ -330,8 +337,8 @@ def test_feeds_that_no_longer_exist_are_removed_foreign_files_kept(runner: CliRu
     (seeds / THENEXTWEB_SEED).unlink()
     result = build(runner, seeds, out)
     assert result.exit_code == 0
-    assert summary_counts(result.stdout)["removed"] == 3
-    for suffix in (".xml", ".atom", ".json"):
+    assert summary_counts(result.stdout)["removed"] == 4  # its three feeds and its page
+    for suffix in (".xml", ".atom", ".json", ".html"):
         assert not (out / "providers" / f"thenextweb.com{suffix}").exists()
         assert (out / "providers" / f"wired.com{suffix}").exists()
     for name, data in foreign.items():
@@ -345,13 +352,23 @@ def test_removed_topic_feeds_go_and_empty_directories_are_pruned(runner: CliRunn
     out = tmp_path / "out"
     build(runner, write_article.root, out)  # type: ignore[attr-defined]
     assert (out / "gone.atom").is_file()
+    assert (out / "topics" / "gone.html").is_file()
     path.write_text("---\n" + article("A", "https://other.example/a", topics=["Kept"],
                                       provider={"name": "Other", "domain": "other.example"}) + "---\n")
     result = build(runner, write_article.root, out)  # type: ignore[attr-defined]
-    assert summary_counts(result.stdout)["removed"] == 6  # gone.* and providers/example.com.*
+    # gone.*, topics/gone.html, providers/example.com.* (three feeds and the page)
+    assert summary_counts(result.stdout)["removed"] == 8
     assert not list(out.glob("gone.*"))
+    assert sorted(p.name for p in (out / "topics").iterdir()) == ["kept.html"]
     assert sorted(p.name for p in (out / "providers").iterdir()) == [
-        "other.example.atom", "other.example.json", "other.example.xml"]
+        "other.example.atom", "other.example.html", "other.example.json", "other.example.xml"]
+    # The last topic goes: topics/ is left empty, so it is pruned.
+    path.write_text("---\n" + article("A", "https://other.example/a",
+                                      provider={"name": "Other", "domain": "other.example"}) + "---\n")
+    result = build(runner, write_article.root, out)  # type: ignore[attr-defined]
+    assert summary_counts(result.stdout)["removed"] == 4  # kept.* and topics/kept.html
+    assert not (out / "topics").exists()
+    assert (out / "providers" / "other.example.html").is_file()
 
 
 def test_files_a_broken_manifest_lists_are_not_trusted_outside_out(runner: CliRunner, seeds: Path,

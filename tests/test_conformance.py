@@ -662,6 +662,15 @@ def _ids(out: Path, rel: str) -> dict[str, list[str]]:
     }
 
 
+def _page(rel: str) -> str:
+    """The readable page of the feed ``rel``: topics live under topics/, the others beside their feeds.
+
+    An archive page (``<feed>/archive/<month>``) has no page of its own: it names its feed's page.
+    """
+    rel = re.sub(r"/archive/[^/]+$", "", rel)
+    return f"{rel}.html" if rel == "all" or rel.startswith("providers/") else f"topics/{rel}.html"
+
+
 def test_ids_are_stable_when_an_unrelated_article_is_added(tmp_path: Path) -> None:
     seeds = tmp_path / "seeds"
     shutil.copytree(need_corpus(), seeds / "corpus")
@@ -677,13 +686,18 @@ def test_ids_are_stable_when_an_unrelated_article_is_added(tmp_path: Path) -> No
     old_tree, new_tree = _tree(before), _tree(after)
     assert set(old_tree) <= set(new_tree), "a feed disappeared"
     touched = {"all", "gardening", "providers/unrelated.example"}
-    assert {name.rsplit(".", 1)[0] for name in set(new_tree) - set(old_tree)} == touched - {"all"}
+    assert set(new_tree) - set(old_tree) == {name for rel in touched - {"all"}
+                                             for name in (f"{rel}.xml", f"{rel}.atom", f"{rel}.json", _page(rel))}
     for rel in sorted({name.rsplit(".", 1)[0] for name in old_tree if name.endswith(".atom")}):
         if rel in touched:
             continue
-        # Feeds the new article is not in do not change at all.
-        for suffix in (".xml", ".atom", ".json"):
-            assert old_tree[rel + suffix] == new_tree[rel + suffix], f"{rel}{suffix} changed"
+        # Feeds the new article is not in do not change at all, nor do their pages.
+        for name in (f"{rel}.xml", f"{rel}.atom", f"{rel}.json", _page(rel)):
+            assert old_tree[name] == new_tree[name], f"{name} changed"
+    # Besides the touched feeds and their pages, only the lists of every feed change.
+    changed = {name for name in old_tree if old_tree[name] != new_tree[name]}
+    assert changed - {name for rel in touched for name in (f"{rel}.xml", f"{rel}.atom", f"{rel}.json", _page(rel))} \
+        <= {"index.json", "index.opml", "index.html", ".feedpub-manifest.json"}
     old, new = _ids(before, "all"), _ids(after, "all")
     for key in ("rss self", "atom feed id", "json feed_url"):
         assert old[key] == new[key], key

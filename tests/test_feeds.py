@@ -129,6 +129,31 @@ def html_links(fragment: str) -> list[tuple[str, str]]:
             for name, value in el.attrib.items() if name in ("href", "src", "cite", "srcset", "poster")]
 
 
+# Attributes that hold a URL in HTML (the pages must have no src at all, but any found is checked too).
+HTML_URL_ATTRIBUTES = {"href", "src", "srcset", "cite", "poster", "action", "formaction", "data", "background",
+                       "longdesc", "manifest", "ping", "usemap", "icon"}
+
+
+def page_name(path: str) -> str:
+    """The output name of the readable preview page of the feed at ``path`` (under /feeds/, less suffix)."""
+    if path == "all" or path.startswith("providers/"):
+        return f"{path}.html"
+    return f"topics/{path}.html"
+
+
+def html_document(data: bytes) -> lxml.html.HtmlElement:
+    """A whole HTML page, parsed as a browser would; it must be an HTML5 document."""
+    root = lxml.html.document_fromstring(data)
+    assert root.getroottree().docinfo.doctype == "<!DOCTYPE html>"
+    assert root.tag == "html"
+    return root
+
+
+def page_entries(root: lxml.html.HtmlElement) -> list[tuple[str, str]]:
+    """(title, link) of each entry listed on a feed's page, in page order."""
+    return [(a.text_content(), a.get("href")) for a in root.xpath("//ol[@class='entries']/li/h3/a")]
+
+
 def is_absolute(url: str) -> bool:
     parts = urlsplit(url)
     return parts.scheme in ("http", "https") and bool(parts.netloc)
@@ -142,6 +167,13 @@ def all_urls(site: Site) -> Iterator[tuple[str, str, str]]:
     for name, output in site.outputs.items():
         if name.endswith(".json"):
             yield from _json_urls(name, json.loads(output.body))
+            continue
+        if name.endswith(".html"):
+            for element in html_document(output.body).iter():
+                if isinstance(element.tag, str):
+                    for attribute, value in element.attrib.items():
+                        if attribute.lower() in HTML_URL_ATTRIBUTES:
+                            yield name, f"{element.tag}@{attribute}", value
             continue
         for element in etree.fromstring(output.body).iter():
             if not isinstance(element.tag, str):
@@ -197,7 +229,8 @@ def site(seeds: Path) -> Site:
 EXPECTED_FILES = [
     "ai.xml", "ai.atom", "ai.json", "computer-vision.xml", "aws-ai.xml", "natural-language-processing.xml",
     "providers/wired.com.xml", "providers/thenextweb.com.atom", "all.xml", "all.atom", "all.json",
-    "index.json", "index.opml",
+    "index.json", "index.opml", "index.html", "all.html", "topics/ai.html", "topics/natural-language-processing.html",
+    "providers/wired.com.html",
 ]
 
 
@@ -216,7 +249,8 @@ def test_build_writes_the_expected_tree(seeds: Path, tmp_path: Path) -> None:
 
 def test_every_topic_and_provider_has_all_three_formats(site: Site, seeds: Path) -> None:
     raw = raw_seeds(seeds)
-    assert len(site.outputs) == 3 * len(site.feeds) + 2
+    # Three feed formats and a readable preview per feed; index.json, index.opml and the front page.
+    assert len(site.outputs) == 4 * len(site.feeds) + 3
     providers = {a["provider"]["domain"] for a in raw}
     topics = {t for a in raw for t in a["topics"]}
     assert {f.spec.key for f in site.feeds if f.spec.kind.value == "provider"} == providers
@@ -224,6 +258,9 @@ def test_every_topic_and_provider_has_all_three_formats(site: Site, seeds: Path)
     for path in feed_paths(site):
         for suffix in SUFFIXES:
             assert path + suffix in site.outputs
+        assert page_name(path) in site.outputs
+        assert site.outputs[page_name(path)].mimetype == "text/html; charset=utf-8"
+    assert site.outputs["index.html"].mimetype == "text/html; charset=utf-8"
 
 
 # -- entries: which, in which order, with which ids ------------------------------------------------------
@@ -250,6 +287,11 @@ def test_entries_ids_and_order_in_every_format(site: Site, seeds: Path, path: st
         reader = parsed(site, path + suffix)
         assert [e.id for e in reader.entries] == expected
         assert [e.link for e in reader.entries] == expected
+
+    # The readable page lists the same entries in the same order, with the same titles.
+    page = page_entries(html_document(body(site, page_name(path))))
+    assert [link for _, link in page] == expected
+    assert [title for title, _ in page] == [i["title"] for i in items]
 
 
 def test_only_the_published_seeds_appear(site: Site, seeds: Path) -> None:
@@ -446,16 +488,23 @@ def test_entry_without_related_has_no_related_section(write_article: WriteArticl
 
 @pytest.mark.parametrize("path", list(SEED_FEEDS))
 def test_self_links_are_the_feeds_own_absolute_urls(site: Site, path: str) -> None:
+    # The feed's web page (RSS <link>, Atom rel="alternate", JSON Feed home_page_url) is its readable preview.
+    page = f"{FEEDS_URL}{page_name(path)}"
+    assert page_name(path) in site.outputs
     rss = xml(site, f"{path}.xml")
     assert rss.xpath("channel/atom:link[@rel='self']/@href", namespaces=NS) == [f"{FEEDS_URL}{path}.xml"]
-    assert rss.findtext("channel/link") == f"{SITE_URL}/"
+    assert rss.findtext("channel/link") == page
     atom = xml(site, f"{path}.atom")
     assert atom.xpath("atom:link[@rel='self']/@href", namespaces=NS) == [f"{FEEDS_URL}{path}.atom"]
+    assert atom.xpath("atom:link[@rel='alternate']/@href", namespaces=NS) == [page]
+    assert atom.xpath("atom:link[@rel='alternate']/@type", namespaces=NS) == ["text/html"]
     assert atom.findtext("atom:id", namespaces=NS) == f"{FEEDS_URL}{path}.atom"
     assert jfeed(site, f"{path}.json")["feed_url"] == f"{FEEDS_URL}{path}.json"
+    assert jfeed(site, f"{path}.json")["home_page_url"] == page
     for suffix in (".xml", ".atom"):
-        links = parsed(site, path + suffix).feed.links
-        assert [l.href for l in links if l.rel == "self"] == [f"{FEEDS_URL}{path}{suffix}"]
+        reader = parsed(site, path + suffix).feed
+        assert [l.href for l in reader.links if l.rel == "self"] == [f"{FEEDS_URL}{path}{suffix}"]
+        assert reader.link == page
 
 
 def test_feed_titles_description_language_generator(site: Site) -> None:
@@ -471,7 +520,7 @@ def test_feed_titles_description_language_generator(site: Site) -> None:
     document = jfeed(site, "all.json")
     assert document["title"] == "feedpub – All articles"
     assert document["language"] == "en"
-    assert document["home_page_url"] == f"{SITE_URL}/"
+    assert document["home_page_url"] == f"{FEEDS_URL}all.html"
 
 
 @pytest.mark.parametrize("path", list(SEED_FEEDS))
@@ -514,7 +563,8 @@ def test_provider_logo_is_resolved_against_the_site_url(site: Site, seeds: Path)
     rss = xml(site, "providers/thenextweb.com.xml")
     assert rss.findtext("channel/image/url") == expected
     assert rss.findtext("channel/image/width") == str(logo["width"])
-    assert rss.findtext("channel/image/link") == f"{SITE_URL}/"
+    assert rss.findtext("channel/image/link") == rss.findtext("channel/link") == (
+        f"{FEEDS_URL}providers/thenextweb.com.html")
     atom = xml(site, "providers/thenextweb.com.atom")
     assert atom.findtext("atom:icon", namespaces=NS) == expected
     assert atom.findtext("atom:logo", namespaces=NS) == expected
@@ -536,6 +586,10 @@ def test_no_relative_url_anywhere(site: Site) -> None:
     assert len(found) > 100
     relative = [(name, where, url) for name, where, url in found if not is_absolute(url)]
     assert relative == []
+    # The readable pages are scanned too: every one of them links somewhere.
+    pages = {name for name in site.outputs if name.endswith(".html")}
+    assert len(pages) == len(site.feeds) + 1
+    assert {name for name, _, _ in found if name.endswith(".html")} == pages
 
 
 def test_relative_urls_in_article_data_are_resolved_or_dropped(write_article: WriteArticle) -> None:
@@ -623,7 +677,10 @@ def test_index_json_matches_the_feeds(site: Site) -> None:
         assert entry["entries"] == len(json_feed["items"])
         if json_feed["items"]:
             assert entry["updated"] == json_feed["items"][0]["date_published"]
-    assert listed == {n for n in site.outputs if not n.startswith("index.")}
+    assert listed == {n for n in site.outputs if not n.startswith("index.") and not n.endswith(".html")}
+    # Besides the three formats, each feed has exactly one readable page; the front page is index.html.
+    pages = {n for n in site.outputs if n.endswith(".html")}
+    assert pages == {page_name(f.spec.path) for f in site.feeds} | {"index.html"}
 
 
 def test_opml_lists_every_feed(site: Site) -> None:
@@ -635,6 +692,11 @@ def test_opml_lists_every_feed(site: Site) -> None:
     rss_urls = [f["urls"]["rss"] for f in jfeed(site, "index.json")["feeds"]]
     assert sorted(o.get("xmlUrl") for o in outlines) == sorted(rss_urls)
     assert all(o.get("type") == "rss" and o.get("text") and o.get("htmlUrl") for o in outlines)
+    # Each outline's htmlUrl is that feed's readable page, the RSS channel <link>.
+    for outline in outlines:
+        path = outline.get("xmlUrl")[len(FEEDS_URL):].removesuffix(".xml")
+        assert outline.get("htmlUrl") == f"{FEEDS_URL}{page_name(path)}"
+        assert outline.get("htmlUrl") == xml(site, f"{path}.xml").findtext("channel/link")
     for url in rss_urls:
         assert parsed(site, url[len(FEEDS_URL):]).version == "rss20"
 
@@ -656,8 +718,10 @@ def test_secured_quality_and_heat_never_appear(site: Site, seeds: Path) -> None:
         if name.endswith(".json"):
             assert not {"secured", "quality", "heat"} & set(_json_keys(json.loads(text))), name
         else:
-            tags = {etree.QName(e).localname for e in etree.fromstring(text).iter() if isinstance(e.tag, str)}
-            assert not tags & {"secured", "quality", "heat"}, name
+            root = html_document(text) if name.endswith(".html") else etree.fromstring(text)
+            tags = {etree.QName(e).localname for e in root.iter() if isinstance(e.tag, str)}
+            attributes = {a.lower() for e in root.iter() if isinstance(e.tag, str) for a in e.attrib}
+            assert not (tags | attributes) & {"secured", "quality", "heat"}, name
             assert b"quality" not in text and b"heat" not in text, name
 
 
@@ -707,7 +771,8 @@ def test_colliding_topics_never_overwrite_another_feed(write_article: WriteArtic
     assert sorted(f.spec.name for f in topic_feeds) == sorted(COLLIDING)
     paths = [f.spec.path for f in site.feeds]
     assert len(paths) == len(set(paths))
-    assert len(site.outputs) == 3 * len(site.feeds) + 2
+    # Three feed formats and a readable preview per feed; index.json, index.opml and the front page.
+    assert len(site.outputs) == 4 * len(site.feeds) + 3
     assert not {"all", "index", "topics"} & {f.spec.slug for f in topic_feeds}
     assert all("/" not in f.spec.path for f in topic_feeds)
     # Each topic's feed holds exactly its own article.
@@ -717,7 +782,15 @@ def test_colliding_topics_never_overwrite_another_feed(write_article: WriteArtic
     assert len(parsed(site, "all.xml").entries) == len(COLLIDING)
     assert len(jfeed(site, "all.json")["items"]) == len(COLLIDING)
     assert "feeds" in jfeed(site, "index.json")
-    assert [p for p in site.outputs if p.startswith("providers/")] == [f"providers/s.example{s}" for s in SUFFIXES]
+    assert [p for p in site.outputs if p.startswith("providers/")] == [
+        *(f"providers/s.example{s}" for s in SUFFIXES), "providers/s.example.html"]
+    # One readable page per topic, none overwriting another nor the front page.
+    topic_pages = [p for p in site.outputs if p.startswith("topics/")]
+    assert sorted(topic_pages) == sorted(f"topics/{f.spec.path}.html" for f in topic_feeds)
+    for feed in topic_feeds:
+        page = html_document(body(site, f"topics/{feed.spec.path}.html"))
+        assert [title for title, _ in page_entries(page)] == [f"About {feed.spec.name}"]
+    assert html_document(body(site, "index.html")).findtext(".//title") == "feedpub"
     assert site.notes  # every renamed topic is reported
 
 
@@ -795,10 +868,12 @@ def test_adding_an_unrelated_older_article_changes_no_other_feed(seeds: Path) ->
         "provider": {"name": "Zebra", "domain": "zebra.example"}, "topics": ["Zebras"],
     }) + "---\n", encoding="utf-8")
     after = render(seeds)
-    assert set(after.outputs) - set(before.outputs) == {f"{p}{s}" for p in ("zebras", "providers/zebra.example")
-                                                         for s in SUFFIXES}
+    assert set(after.outputs) - set(before.outputs) == {
+        *(f"{p}{s}" for p in ("zebras", "providers/zebra.example") for s in SUFFIXES),
+        "topics/zebras.html", "providers/zebra.example.html"}
     changed = {name for name in before.outputs if body(before, name) != body(after, name)}
-    assert changed == {"all.xml", "all.atom", "all.json", "index.json", "index.opml"}
+    # The all feed and its page gain the entry; the indexes and the front page gain the two new feeds.
+    assert changed == {"all.xml", "all.atom", "all.json", "all.html", "index.json", "index.opml", "index.html"}
     old_ids = [i["id"] for i in jfeed(before, "all.json")["items"]]
     assert [i["id"] for i in jfeed(after, "all.json")["items"]] == [*old_ids, "https://zebra.example/1"]
 
@@ -815,7 +890,12 @@ def test_illegal_xml_characters_in_a_title_are_removed(write_article: WriteArtic
     )
     site = render(write_article.root)  # type: ignore[attr-defined]
     for name in site.outputs:
-        if not name.endswith(".json"):
+        if name.endswith(".html"):
+            # HTML forbids the same control characters (and noncharacters): none reaches a page.
+            text = body(site, name).decode("utf-8")
+            assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]", text), name
+            html_document(body(site, name))
+        elif not name.endswith(".json"):
             etree.fromstring(body(site, name))  # lxml refuses illegal characters
     for suffix in (".xml", ".atom"):
         [entry] = parsed(site, f"all{suffix}").entries
@@ -824,6 +904,8 @@ def test_illegal_xml_characters_in_a_title_are_removed(write_article: WriteArtic
     assert (item["title"], item["summary"], item["tags"], item["authors"][0]["name"]) == (
         "Bad title", "Excerpt", ["Topic"], "Ctrl Co")
     assert "topic.xml" in site.outputs
+    page = html_document(body(site, "all.html"))
+    assert [title for title, _ in page_entries(page)] == ["Bad title"]
 
 
 def test_hostile_featured_content_never_reaches_a_feed(write_article: WriteArticle) -> None:
@@ -866,6 +948,8 @@ def test_corpus_renders_and_every_feed_parses(corpus_site: tuple[Path, Site]) ->
             etree.fromstring(output.body)
         elif name.endswith(".json"):
             json.loads(output.body)
+        elif name.endswith(".html"):
+            html_document(output.body)
         else:
             etree.fromstring(output.body)
     assert len(jfeed(site, "all.json")["items"]) == min(50, len(site.corpus.articles))

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import feedparser
+import lxml.html
 import pytest
 from click.testing import CliRunner
 from lxml import etree
@@ -157,7 +158,17 @@ def test_build_publishes_every_good_article_and_valid_feeds(hostile: Path, tmp_p
                 assert not feedparser.parse(path.read_bytes()).bozo, path
         elif path.suffix == ".json":
             json.loads(path.read_text("utf-8"))
+        elif path.suffix == ".html":
+            text = path.read_text("utf-8")
+            root = lxml.html.document_fromstring(text)
+            assert root.getroottree().docinfo.doctype == "<!DOCTYPE html>", path
+            assert "<script" not in text.lower() and "javascript:" not in text and "onload" not in text, path
+            assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f]", text), path
+            assert not root.xpath("//script | //@src | //@*[starts-with(name(), 'on')]"), path
     assert (out / "providers" / "news.example.com.xml").exists()
+    # The hostile title reaches the page as text, escaped.
+    page = lxml.html.document_fromstring((out / "all.html").read_bytes())
+    assert "Hello & ]]> 😀 שלום end" in [a.text_content() for a in page.xpath("//ol[@class='entries']/li/h3/a")]
     assert {p.name for p in out.glob("*.xml")} >= {"all-6a7208.xml", "index-e540cd.xml", "ai.xml", "a-i.xml"}
     many = next(item for item in items if item["id"] == "https://example.com/18")
     assert len(many["_related"]["items"]) == 50

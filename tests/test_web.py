@@ -21,9 +21,12 @@ TYPES = {
     ".xml": "application/rss+xml; charset=utf-8",
     ".atom": "application/atom+xml; charset=utf-8",
     ".json": "application/feed+json; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
 }
 FEEDS = ["all.xml", "all.atom", "all.json", "ai.xml", "ai.atom", "ai.json", "providers/wired.com.json",
-         "natural-language-processing.atom"]
+         "natural-language-processing.atom",
+         # the readable pages go through the same machinery
+         "all.html", "topics/ai.html", "providers/wired.com.html", "topics/natural-language-processing.html"]
 
 
 @pytest.mark.parametrize("name", FEEDS)
@@ -41,6 +44,7 @@ def test_feed_routes_answer_with_their_type_and_validators(client: FlaskClient, 
 def test_index_types(client: FlaskClient) -> None:
     assert client.get("/feeds/index.json").headers["Content-Type"] == "application/json"
     assert client.get("/feeds/index.opml").headers["Content-Type"] == "text/x-opml; charset=utf-8"
+    assert client.get("/feeds/index.html").headers["Content-Type"] == "text/html; charset=utf-8"
     feeds = client.get("/feeds/index.json").json["feeds"]
     assert {feed["urls"]["rss"] for feed in feeds} >= {f"{SITE_URL}/feeds/ai.xml", f"{SITE_URL}/feeds/all.xml"}
 
@@ -84,7 +88,7 @@ def test_if_none_match_takes_precedence(client: FlaskClient) -> None:
 
 
 def test_head_matches_get(client: FlaskClient) -> None:
-    for name in FEEDS + ["index.json", "index.opml"]:
+    for name in FEEDS + ["index.json", "index.opml", "index.html"]:
         get, head = client.get(f"/feeds/{name}"), client.head(f"/feeds/{name}")
         assert head.status_code == 200 and head.data == b""
         for header in ("ETag", "Content-Type", "Content-Length", "Last-Modified", "Cache-Control"):
@@ -270,7 +274,8 @@ def _served_and_built(seeds_dir: Path, tmp_path: Path, runner) -> tuple[dict[str
 
 def test_byte_parity_with_static_build_seeds(seeds: Path, tmp_path: Path, runner) -> None:
     built, served = _served_and_built(seeds, tmp_path, runner)
-    assert len(built) == 32
+    # 10 feeds x (RSS, Atom, JSON Feed, page) + index.json, index.opml, index.html
+    assert len(built) == 43
     assert built == served
 
 
