@@ -103,6 +103,16 @@ def feed_count(sites: dict[str, Path]) -> int:
     return sum(len(json.loads((out / "index.json").read_bytes())["feeds"]) for out in sites.values())
 
 
+def archive_count(sites: dict[str, Path]) -> int:
+    """How many RFC 5005 archive pages the built sites hold (each has .xml and .atom, no .json)."""
+    return sum(len(list(out.rglob("archive/*.atom"))) for out in sites.values())
+
+
+def xml_feed_count(sites: dict[str, Path]) -> int:
+    """How many RSS (or Atom) documents there are: every listed feed and every archive page."""
+    return feed_count(sites) + archive_count(sites)
+
+
 def need_corpus() -> Path:
     if not CORPUS.is_dir():
         if REQUIRE_READERS:

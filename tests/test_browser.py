@@ -241,7 +241,7 @@ def test_click_through_to_a_topic_and_a_feed(context_factory: Any, server: Serve
     assert page.title() == "feedpub – AI"
     discovered = page.evaluate("[...document.querySelectorAll('head link[rel=alternate]')].map(l => l.href)")
     assert discovered == [f"{server.url}/feeds/ai{suffix}" for suffix in FEED_TYPES]
-    headlines = page.locator("ol.entries > li > h3 > a").all_inner_texts()
+    headlines = page.locator("ol.entries > li > h2 > a").all_inner_texts()
     items = json.loads(fetch(f"{server.url}/feeds/ai.json")[2])["items"]
     assert headlines == [item["title"] for item in items]
     screenshot(page, "topic-ai-light.png", full_page=True)

@@ -23,7 +23,8 @@ import pytest
 from lxml import etree, html
 
 from .conftest import SITE_URL
-from .readers_support import SEEDS, build_site, built_sites, feed_count, feed_files, need_corpus, need_module
+from .readers_support import (SEEDS, archive_count, build_site, built_sites, feed_count, feed_files, need_corpus,
+                              need_module, xml_feed_count)
 
 HERE = Path(__file__).resolve().parent
 SCHEMA_PATH = HERE / "jsonfeed-1.1.schema.json"
@@ -209,7 +210,8 @@ def _strings(value: object) -> Iterator[str]:
 
 def test_every_feed_is_under_one_mib_at_the_default_max_items(sites: dict[str, Path]) -> None:
     sizes = {f.name: len(f.body) for suffix in (".xml", ".atom", ".json") for f in feeds(sites, suffix)}
-    assert len(sizes) == 3 * feed_count(sites)
+    assert len(sizes) == 3 * feed_count(sites) + 2 * archive_count(sites)
+    assert archive_count(sites) > 0  # the archives are checked too
     check([f"{name}: {size} bytes" for name, size in sizes.items() if size >= MIB])
 
 
@@ -285,7 +287,7 @@ def test_rss_2_0(sites: dict[str, Path]) -> None:
     for feed in feeds(sites, ".xml"):
         checked += 1
         problems += [f"{feed.name}: {p}" for p in rss_problems(feed.body, feed.url)]
-    assert checked == feed_count(sites)
+    assert checked == xml_feed_count(sites)
     check(problems)
 
 
@@ -383,7 +385,7 @@ def test_atom_rfc_4287(sites: dict[str, Path]) -> None:
     for feed in feeds(sites, ".atom"):
         checked += 1
         problems += [f"{feed.name}: {p}" for p in atom_problems(feed.body, feed.url)]
-    assert checked == feed_count(sites)
+    assert checked == xml_feed_count(sites)
     check(problems)
 
 
@@ -686,13 +688,19 @@ def test_ids_are_stable_when_an_unrelated_article_is_added(tmp_path: Path) -> No
     old_tree, new_tree = _tree(before), _tree(after)
     assert set(old_tree) <= set(new_tree), "a feed disappeared"
     touched = {"all", "gardening", "providers/unrelated.example"}
-    assert set(new_tree) - set(old_tree) == {name for rel in touched - {"all"}
-                                             for name in (f"{rel}.xml", f"{rel}.atom", f"{rel}.json", _page(rel))}
+    added = set(new_tree) - set(old_tree)
+    new_feeds = {name for rel in touched - {"all"} for name in (f"{rel}.xml", f"{rel}.atom", f"{rel}.json", _page(rel))}
+    assert new_feeds <= added
+    # Anything else new is an RFC 5005 archive page of the two new feeds.
+    assert all(name.startswith(tuple(f"{rel}/archive/" for rel in touched - {"all"})) for name in added - new_feeds)
     for rel in sorted({name.rsplit(".", 1)[0] for name in old_tree if name.endswith(".atom")}):
         if rel in touched:
             continue
-        # Feeds the new article is not in do not change at all, nor do their pages.
-        for name in (f"{rel}.xml", f"{rel}.atom", f"{rel}.json", _page(rel)):
+        # Feeds the new article is not in do not change at all, nor do their pages (archives have neither JSON
+        # nor a page of their own).
+        names = (f"{rel}.xml", f"{rel}.atom") if "/archive/" in rel else (f"{rel}.xml", f"{rel}.atom",
+                                                                           f"{rel}.json", _page(rel))
+        for name in names:
             assert old_tree[name] == new_tree[name], f"{name} changed"
     # Besides the touched feeds and their pages, only the lists of every feed change.
     changed = {name for name in old_tree if old_tree[name] != new_tree[name]}

@@ -168,7 +168,7 @@ def test_build_publishes_every_good_article_and_valid_feeds(hostile: Path, tmp_p
     assert (out / "providers" / "news.example.com.xml").exists()
     # The hostile title reaches the page as text, escaped.
     page = lxml.html.document_fromstring((out / "all.html").read_bytes())
-    assert "Hello & ]]> 😀 שלום end" in [a.text_content() for a in page.xpath("//ol[@class='entries']/li/h3/a")]
+    assert "Hello & ]]> 😀 שלום end" in [a.text_content() for a in page.xpath("//ol[@class='entries']/li/h2/a")]
     assert {p.name for p in out.glob("*.xml")} >= {"all-6a7208.xml", "index-e540cd.xml", "ai.xml", "a-i.xml"}
     many = next(item for item in items if item["id"] == "https://example.com/18")
     assert len(many["_related"]["items"]) == 50

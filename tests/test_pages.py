@@ -277,7 +277,9 @@ def test_front_page_lists_every_feed(client: FlaskClient, index: list[dict[str, 
             name_cell, count_cell, newest_cell, subscribe_cell = row.findall("td")
             [link] = name_cell.findall("a")
             assert (link.text_content(), link.get("href")) == (feed["name"], page_url(feed))
-            assert count_cell.text_content().strip() == str(feed["entries"])
+            # The count, and its unit spelled out for narrow screens (hidden by CSS on wide ones).
+            unit = "entry" if feed["entries"] == 1 else "entries"
+            assert count_cell.text_content().strip() == f"{feed['entries']} {unit}"
             items = client.get(local(feed["urls"]["json"])).json["items"]
             assert len(items) == feed["entries"]
             if items:
@@ -366,11 +368,11 @@ def test_preview_page(client: FlaskClient, built: Path, index: list[dict[str, An
     # The entries, in the feed's order, with their titles, links, dates and related coverage.
     entries = page.xpath("//ol[@class='entries']/li")
     items = document["items"]
-    assert [(li.xpath("h3/a")[0].text_content(), li.xpath("h3/a/@href")[0]) for li in entries] == [
+    assert [(li.xpath("h2/a")[0].text_content(), li.xpath("h2/a/@href")[0]) for li in entries] == [
         (item["title"], item["url"]) for item in items]
     rss = client.get(f"/feeds/{path}.xml").data
     rss_links = re.findall(rb"<item>.*?<link>(.*?)</link>", rss, re.S)
-    assert [li.xpath("h3/a/@href")[0].encode() for li in entries] == rss_links
+    assert [li.xpath("h2/a/@href")[0].encode() for li in entries] == rss_links
     for li, item in zip(entries, items, strict=True):
         assert li.xpath(".//time/@datetime") == [item["date_published"]]
         related = [(a.text_content(), a.get("href")) for a in li.xpath("ul[@class='related']/li/a")]
@@ -457,7 +459,7 @@ def test_hostile_text_is_escaped_in_every_page(write_article: WriteArticle) -> N
         page = assert_valid_page(data)
         assert not page.xpath("//script | //img | //@onerror"), route
     page = lxml.html.document_fromstring(client.get("/feeds/all.html").data)
-    [link] = page.xpath("//ol[@class='entries']/li/h3/a")
+    [link] = page.xpath("//ol[@class='entries']/li/h2/a")
     assert link.text_content() == title  # shown as the very text of the title, nothing interpreted
     assert link.get("href") == client.get("/feeds/all.json").json["items"][0]["url"]
     meta = link.getparent().getparent().xpath("div[@class='muted']")[0].text_content()
@@ -565,7 +567,7 @@ def test_pages_follow_a_reload(app: Any, client: FlaskClient, seeds: Path) -> No
     front = lxml.html.document_fromstring(client.get("/").data)
     [row] = [tr for tr in front.xpath("//section[@id='topics']//tbody/tr") if tr.findtext("td/a") == "AI"]
     assert row.xpath("td[3]/a")[0].text_content() == "A brand new headline"
-    assert row.xpath("td[2]")[0].text_content().strip() == "3"
+    assert row.xpath("td[2]")[0].text_content().strip() == "3 entries"
     assert client.get("/providers/new.example").status_code == 200
     page = lxml.html.document_fromstring(client.get("/topics/ai").data)
-    assert page.xpath("//ol[@class='entries']/li[1]/h3/a")[0].text_content() == "A brand new headline"
+    assert page.xpath("//ol[@class='entries']/li[1]/h2/a")[0].text_content() == "A brand new headline"

@@ -41,6 +41,7 @@ from .readers_support import (
     describe,
     entries_of,
     feed_count,
+    xml_feed_count,
     feed_files,
     fetch,
     need,
@@ -203,7 +204,7 @@ def reader_updates(db: Path, urls: list[str]) -> tuple[object, dict[str, object]
 def test_feedparser_parses_every_rss_and_atom_feed(built: dict[str, Path]) -> None:
     feedparser = need_module("feedparser")
     feeds = static_feeds(built, XML_SUFFIXES)
-    assert len(feeds) == 2 * feed_count(built)
+    assert len(feeds) == 2 * xml_feed_count(built)
     for name, path in feeds:
         body = path.read_bytes()
         parsed = feedparser.parse(body)
@@ -238,7 +239,7 @@ SFEED_FIELDS = ("timestamp", "title", "link", "content", "content_type", "id", "
 def test_sfeed_turns_every_rss_and_atom_feed_into_tsv(built: dict[str, Path]) -> None:
     sfeed = need("sfeed")
     feeds = static_feeds(built, XML_SUFFIXES)
-    assert len(feeds) == 2 * feed_count(built)
+    assert len(feeds) == 2 * xml_feed_count(built)
     for name, path in feeds:
         with open(path, "rb") as stdin:  # sfeed < feed.xml
             proc = subprocess.run([sfeed], stdin=stdin, capture_output=True, timeout=30)
@@ -249,12 +250,16 @@ def test_sfeed_turns_every_rss_and_atom_feed_into_tsv(built: dict[str, Path]) ->
         # sfeed exits 0 on anything, so the rows themselves are the check.
         assert [Entry(r["id"], r["title"], r["link"]) for r in rows] == \
             [Entry(e.id, squash(e.title), e.link) for e in want], name
-        # Dates: sfeed's UNIX time is the JSON Feed's date_published of the same entry.
-        items = {item["id"]: item for item in json.loads(path.with_suffix(".json").read_bytes())["items"]}
+        # Dates: sfeed's UNIX time is the JSON Feed's date_published of the same entry. Archive pages have
+        # no JSON twin: their entries are checked against the live JSON feed where they are still in it.
+        archive = "/archive/" in path.as_posix()
+        twin = Path(f"{path.parent.parent}.json") if archive else path.with_suffix(".json")
+        items = {item["id"]: item for item in json.loads(twin.read_bytes())["items"]}
         for row in rows:
-            published = datetime.fromisoformat(items[row["id"]]["date_published"].replace("Z", "+00:00"))
-            assert row["timestamp"] == str(int(published.timestamp())), (name, row["id"])
             assert row["content_type"] == "html" and row["content"], (name, row["id"])
+            if row["id"] in items or not archive:
+                published = datetime.fromisoformat(items[row["id"]]["date_published"].replace("Z", "+00:00"))
+                assert row["timestamp"] == str(int(published.timestamp())), (name, row["id"])
 
 
 # ------------------------------------------------------------------ over HTTP: reader, newsboat, rss2email

@@ -20,7 +20,7 @@ FeedFormats = Sequence[tuple[str, str]]
 def render_index(feeds: Sequence[Feed], ctx: SiteContext, formats: FeedFormats, updated: Any) -> bytes:
     document = {
         "title": ctx.settings.site_title,
-        "home_page_url": ctx.settings.site_url + "/",
+        "home_page_url": ctx.front_url(),
         "updated": rfc3339(updated),
         "feeds": [
             {

@@ -132,6 +132,20 @@ def _send(prepared: Prepared, max_age: int) -> Response:
     return response.make_conditional(request)
 
 
+@bp.app_errorhandler(404)
+def _any_404(_error: Exception) -> Response:
+    return _not_found()
+
+
+@bp.app_errorhandler(405)
+def _any_405(error: Exception) -> Response:
+    response = _text("Only GET and HEAD are supported here.\n", 405)
+    allowed = getattr(error, "valid_methods", None)
+    if allowed:
+        response.headers["Allow"] = ", ".join(allowed)
+    return response
+
+
 def _not_found() -> Response:
     index = state().settings.feeds_url + "index.json"
     return _text(f"No feed at {request.path}. Every feed is listed at {index}\n", 404)
