@@ -27,7 +27,7 @@ from feedpub.settings import Settings
 from feedpub.site import render_site
 
 from .conftest import ROOT, SEEDS
-from .test_gunicorn import fetch, free_port, wait_for
+from .test_gunicorn import fetch, run_gunicorn, wait_for
 
 ALLOWED = {200, 304, 400, 404, 405}
 SEGMENTS = st.sampled_from(["feeds", "providers", "all.xml", "ai.atom", "index.json", "..", ".", "", "%2e%2e",
@@ -143,33 +143,8 @@ def _children(pid: int) -> list[int]:
 
 @pytest.fixture
 def storm_server(seeds: Path, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    if not gunicorn.exists():
-        pytest.skip("gunicorn is not installed")
-    port = free_port()
-    env = dict(os.environ, FEEDPUB_SEEDS_DIR=str(seeds), FEEDPUB_RELOAD_INTERVAL="0.05",
-               FEEDPUB_SITE_URL=f"http://127.0.0.1:{port}")
-    with open(tmp_path / "gunicorn.log", "wb") as log:
-        process = subprocess.Popen([str(gunicorn), "-w", "2", "--threads", "16", "-b", f"127.0.0.1:{port}",
-                                    "--chdir", str(ROOT), "wsgi:app"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _up(base), 30, "gunicorn")
-        yield base, process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _up(base: str) -> bool:
-    try:
-        return fetch(base + "/healthz")[0] == 200
-    except OSError:
-        return False
+    with run_gunicorn(seeds, tmp_path / "gunicorn.log", "--threads", "16", FEEDPUB_RELOAD_INTERVAL="0.05") as running:
+        yield running
 
 
 def test_reload_storm_under_concurrent_requests(storm_server: tuple[str, subprocess.Popen[bytes]],

@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -45,25 +46,23 @@ def wait_for(predicate, timeout: float, what: str) -> None:
     pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
 
-@pytest.fixture(params=[False, True], ids=["workers-load", "preload"])
-def server(seeds: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+@contextmanager
+def run_gunicorn(seeds: Path, log: Path, *args: str, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``gunicorn -w 2 wsgi:app`` on a free 127.0.0.1 port against ``seeds``; stopped on exit."""
     gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or shutil.which("gunicorn")
     if gunicorn is None:
         pytest.skip("gunicorn is not installed")
     port = free_port()
-    env = dict(os.environ, FEEDPUB_SEEDS_DIR=str(seeds), FEEDPUB_RELOAD_INTERVAL=str(INTERVAL),
-               FEEDPUB_SITE_URL=f"http://127.0.0.1:{port}")
-    log = tmp_path / "gunicorn.log"
+    base = f"http://127.0.0.1:{port}"
+    environ = dict(os.environ, FEEDPUB_SEEDS_DIR=str(seeds), FEEDPUB_SITE_URL=base, **env)
     with open(log, "wb") as output:
         process = subprocess.Popen(
-            [gunicorn, "-w", "2", "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT), "wsgi:app",
-             *(["--preload"] if request.param else [])],
-            env=env, stdout=output, stderr=subprocess.STDOUT,
+            [gunicorn, "-w", "2", "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT), *args, "wsgi:app"],
+            env=environ, stdout=output, stderr=subprocess.STDOUT,
         )
-    base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _up(base), 30, "gunicorn to start")
-        yield base
+        yield base, process
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -79,6 +78,13 @@ def _up(base: str) -> bool:
         return fetch(base + "/healthz")[0] == 200
     except OSError:
         return False
+
+
+@pytest.fixture(params=[False, True], ids=["workers-load", "preload"])
+def server(seeds: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    extra = ["--preload"] if request.param else []
+    with run_gunicorn(seeds, tmp_path / "gunicorn.log", *extra, FEEDPUB_RELOAD_INTERVAL=str(INTERVAL)) as (base, _):
+        yield base
 
 
 def test_gunicorn_serves_reloads_and_keeps_unchanged_etags(server: str, seeds: Path) -> None:

@@ -19,7 +19,7 @@ from feedpub.cli import main
 from feedpub.web import create_app
 
 from .conftest import ROOT
-from .test_gunicorn import fetch, free_port, wait_for
+from .test_gunicorn import fetch, free_port, run_gunicorn, wait_for
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -111,22 +111,8 @@ def test_build_pings_once_per_changed_feed_url_with_retries(seeds: Path, tmp_pat
 
 def test_server_reload_pings_once_across_workers_without_blocking(seeds: Path, tmp_path: Path, hub) -> None:
     url, log = hub(delay=1.0)  # a slow hub
-    port = free_port()
-    env = dict(os.environ, FEEDPUB_SEEDS_DIR=str(seeds), FEEDPUB_RELOAD_INTERVAL="0.3", FEEDPUB_WEBSUB_HUB=url,
-               FEEDPUB_SITE_URL=f"http://127.0.0.1:{port}")
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    with open(tmp_path / "gunicorn.log", "wb") as output:
-        server = subprocess.Popen([str(gunicorn), "-w", "2", "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT),
-                                   "wsgi:app"], env=env, stdout=output, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        def up() -> bool:
-            try:
-                return fetch(base + "/healthz")[0] == 200
-            except OSError:
-                return False
-
-        wait_for(up, 30, "gunicorn")
+    with run_gunicorn(seeds, tmp_path / "gunicorn.log", FEEDPUB_RELOAD_INTERVAL="0.3",
+                      FEEDPUB_WEBSUB_HUB=url) as (base, _):
         for _ in range(6):
             fetch(base + "/feeds/all.xml")  # both workers running their watchers
         assert pings(log) == []  # starting up announces nothing
@@ -143,6 +129,3 @@ def test_server_reload_pings_once_across_workers_without_blocking(seeds: Path, t
         assert counts[target] == 1 and counts[f"{base}/feeds/ai.json"] == 1
         assert all(count == 1 for count in counts.values()), counts
         assert f"{base}/feeds/providers/thenextweb.com.xml" not in counts
-    finally:
-        server.terminate()
-        server.wait(timeout=10)

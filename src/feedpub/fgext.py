@@ -27,8 +27,8 @@ def _set_attributes(element: etree._Element, link: Link) -> None:
             element.set(name, link[name])
 
 
-class LinksExtension(BaseExtension):
-    """Feed-level links RSS would drop (``hub``, ``prev-archive``, ...)."""
+class _LinkList:
+    """Get or set (replacing) the links an extension writes, in feedgen's getter/setter style."""
 
     def __init__(self) -> None:
         self._links: list[Link] = []
@@ -37,6 +37,10 @@ class LinksExtension(BaseExtension):
         if links is not None:
             self._links = [dict(link) for link in links]
         return self._links
+
+
+class LinksExtension(_LinkList, BaseExtension):
+    """Feed-level links RSS would drop (``hub``, ``prev-archive``, ...)."""
 
     def extend_rss(self, feed: etree._Element) -> etree._Element:
         channel = feed.find("channel")
@@ -50,16 +54,8 @@ class LinksExtension(BaseExtension):
         return feed
 
 
-class LinksEntryExtension(BaseEntryExtension):
+class LinksEntryExtension(_LinkList, BaseEntryExtension):
     """Every entry link with its attributes intact: alternate, related, and so on."""
-
-    def __init__(self) -> None:
-        self._links: list[Link] = []
-
-    def links(self, links: Iterable[Link] | None = None) -> list[Link]:
-        if links is not None:
-            self._links = [dict(link) for link in links]
-        return self._links
 
     def extend_atom(self, entry: etree._Element) -> etree._Element:
         # Replace feedgen's attribute-less links with complete ones, in place.
