@@ -201,3 +201,19 @@ def test_missing_libyaml_is_announced(runner: CliRunner, seeds: Path, monkeypatc
     monkeypatch.setattr(feedpub.cli, "HAVE_LIBYAML", False)
     result = runner.invoke(main, ["check", "--seeds", str(seeds)])
     assert "without libyaml" in result.stderr and "7x slower" in result.stderr
+
+
+def test_unchanged_feeds_are_neither_rendered_nor_read_again(seeds: Path, tmp_path: Path) -> None:
+    from feedpub.build import OutputMemo, write_site
+    from feedpub.loader import load
+
+    out = tmp_path / "out"
+    settings = Settings.load({"seeds_dir": str(seeds), "out_dir": str(out)})
+    corpus = load(seeds, MAX)
+    write_site(render_site(corpus, settings), out)
+    again = render_site(corpus, settings, OutputMemo(out))
+    assert again.rendered == 0
+    kept = {name for name, output in again.outputs.items() if output.kept}
+    assert kept == {name for name in again.outputs if not name.startswith("index.")}
+    report = write_site(again, out)
+    assert report.written == 0 and report.changed == ()

@@ -40,7 +40,8 @@ def write_site(site: Site, out_dir: Path) -> BuildReport:
     previous = _read_manifest(out_dir)
     _remove_leftovers(root)
     targets = {name: _inside(root, name) for name in site.outputs}
-    changed = [name for name, output in site.outputs.items() if not _same_bytes(targets[name], output.body)]
+    changed = [name for name, output in site.outputs.items()
+               if not output.kept and not _same_bytes(targets[name], output.body)]
     stale = sorted(previous - set(site.outputs))
     if changed or stale:
         # List everything this build may leave behind before touching it, and no
@@ -127,16 +128,13 @@ class OutputMemo:
         feeds = _manifest(out_dir).get("feeds")
         self.fingerprints: dict[str, str] = feeds if isinstance(feeds, dict) else {}
 
-    def bodies(self, spec: FeedSpec, fingerprint: str, formats: Sequence[Format]) -> dict[str, bytes] | None:
+    def bodies(self, spec: FeedSpec, fingerprint: str,
+               formats: Sequence[Format]) -> Mapping[str, bytes | None] | None:
         if self.fingerprints.get(spec.path) != fingerprint:
             return None
-        bodies = {}
-        for fmt in formats:
-            try:
-                bodies[fmt.name] = (self.out_dir / fmt.output_name(spec)).read_bytes()
-            except OSError:
-                return None
-        return bodies
+        if not all((self.out_dir / fmt.output_name(spec)).is_file() for fmt in formats):
+            return None
+        return dict.fromkeys((fmt.name for fmt in formats), None)  # on disk already: not even read
 
 
 def _write_manifest(out_dir: Path, names: list[str], fingerprints: Mapping[str, str] | None = None) -> None:

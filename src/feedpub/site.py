@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 from typing import Protocol
 
@@ -62,6 +63,7 @@ class Output:
     body: bytes
     mimetype: str
     last_modified: datetime
+    kept: bool = field(default=False, compare=False)  # already on disk, unchanged: body not loaded (builds)
 
 
 @dataclass(frozen=True)
@@ -94,12 +96,11 @@ class Site:
 
     def feed_and_format(self, path: str) -> tuple[Feed, Format] | None:
         """The feed and format behind an output path, e.g. ``ai.xml``; ``None`` for index files."""
-        for fmt in OUTPUT_FORMATS:
-            if path.endswith(fmt.suffix):
-                for feed in self.feeds:
-                    if fmt.output_name(feed.spec) == path:
-                        return feed, fmt
-        return None
+        return self._sources.get(path)
+
+    @cached_property
+    def _sources(self) -> dict[str, tuple[Feed, Format]]:
+        return {fmt.output_name(feed.spec): (feed, fmt) for feed in self.feeds for fmt in OUTPUT_FORMATS}
 
 
 def body_version(body: bytes) -> str:
@@ -128,8 +129,13 @@ def render_feed(feed: Feed, fmt: Format, settings: Settings) -> bytes:
 class Memo(Protocol):
     """Where already-rendered feeds can be found: the previous site in memory, or the output directory."""
 
-    def bodies(self, spec: FeedSpec, fingerprint: str, formats: Sequence[Format]) -> dict[str, bytes] | None:
-        """The bytes of each format (by name) of a feed if it was rendered with ``fingerprint``."""
+    def bodies(self, spec: FeedSpec, fingerprint: str,
+               formats: Sequence[Format]) -> Mapping[str, bytes | None] | None:
+        """The bytes of each format (by name) of a feed if it was rendered with ``fingerprint``.
+
+        ``None`` for a format means "already written, unchanged": the output is
+        kept where it is without being loaded (the static build's case).
+        """
 
 
 def fingerprint(feed: Feed, settings: Settings) -> str:
@@ -169,8 +175,12 @@ def render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None
         fingerprints[path] = print_ = fingerprint(feed, settings)
         known = previous.bodies(feed.spec, print_, output_formats) if previous is not None else None
         for fmt in output_formats:
-            body = known.get(fmt.name) if known else None
-            if body is None:
+            if known is not None and fmt.name in known:
+                body = known[fmt.name]
+                if body is None:  # the memo vouches for the file on disk; no need to read it
+                    outputs[fmt.output_name(feed.spec)] = Output(b"", fmt.mimetype, feed.updated, kept=True)
+                    continue
+            else:
                 body = fmt.render(feed, ctx, fmt.suffix, fmt.mimetype)
                 rendered += 1
             outputs[fmt.output_name(feed.spec)] = Output(body, fmt.mimetype, feed.updated)

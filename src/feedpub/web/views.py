@@ -35,7 +35,7 @@ def feed(name: str) -> Response:
     if prepared is None:
         return _not_found()
     found = snapshot.site.feed_and_format(name)
-    if found is not None:
+    if found is not None and request.args:
         try:
             filters = parse_filters(request.args, current.settings.max_items)
         except FilterError as exc:
