@@ -65,12 +65,19 @@ class CorpusLoader:
         self._cache: ParseCache | None = None
         self._cache_pid = 0
 
-    def load(self, progress: Progress | None = None) -> Corpus:
+    def scan(self) -> dict[str, Stamp]:
+        """Every article file with its (size, mtime_ns), in path order: what ``load`` would look at."""
         if not self.root.is_dir() or not os.access(self.root, os.R_OK | os.X_OK):
             raise SeedsUnavailable(f"seeds directory {self.root} is missing or unreadable")
+        stamps = scan(self.root)
+        return {rel: stamps[rel] for rel in sorted(stamps)}
+
+    def load(self, progress: Progress | None = None, stamps: dict[str, Stamp] | None = None) -> Corpus:
+        """The corpus now; ``stamps`` from a :meth:`scan` just made saves scanning twice."""
+        if stamps is None:
+            stamps = self.scan()
         self.parsed = self.from_cache = 0
         with _bulk():
-            stamps = self._stamps()
             fresh = {rel: known for rel, known in self._results.items() if stamps.get(rel) == known[0]}
             missing = [rel for rel in stamps if rel not in fresh]
             total = len(stamps)
@@ -95,10 +102,6 @@ class CorpusLoader:
         if self._cache is not None:
             self._cache.close()
             self._cache = None
-
-    def _stamps(self) -> dict[str, Stamp]:
-        stamps = scan(self.root)
-        return {rel: stamps[rel] for rel in sorted(stamps)}
 
     def _key(self, rel: str) -> str:
         """The cache key: the file's absolute path (one cache serves many seeds directories)."""

@@ -77,11 +77,11 @@ class FeedState:
         self._watcher: threading.Thread | None = None
         self._watcher_pid: int | None = None
         self.publisher = _publisher(settings)
-        self._stamp = self._scan()
-        self.snapshot = self._build(None)
+        self._stamp = self.loader.scan()
+        self.snapshot = self._build(None, self._stamp)
 
-    def _build(self, previous: Snapshot | None) -> Snapshot:
-        corpus = self.loader.load()
+    def _build(self, previous: Snapshot | None, stamps: dict[str, tuple[int, int]]) -> Snapshot:
+        corpus = self.loader.load(stamps=stamps)
         known = set(previous.site.corpus.problems) if previous else set()
         for problem in corpus.problems:
             if problem not in known:
@@ -102,11 +102,11 @@ class FeedState:
         """Look for changed files and swap in a new snapshot if any; return whether it changed."""
         with self._lock:
             try:
-                stamp = self._scan()
+                stamp = self.loader.scan()  # one pass: the same stamps feed the load
                 if stamp == self._stamp:
                     self._set_health(True, None)
                     return False
-                snapshot = self._build(self.snapshot)
+                snapshot = self._build(self.snapshot, stamp)
             except (SeedsUnavailable, OSError) as exc:
                 self._set_health(False, str(exc))
                 return False
@@ -123,21 +123,6 @@ class FeedState:
                 log.info("reloaded: %d articles, %d feeds re-rendered", len(snapshot.site.corpus.articles),
                          snapshot.site.rendered)
             return changed
-
-    def _scan(self) -> tuple[tuple[str, int, int], ...]:
-        root = self.settings.seeds_dir
-        if not root.is_dir():
-            raise SeedsUnavailable(f"seeds directory {root} is missing")
-        stamps = []
-        for directory, dirnames, filenames in os.walk(root):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-            for name in filenames:
-                try:
-                    info = os.stat(os.path.join(directory, name))
-                except OSError:
-                    continue
-                stamps.append((os.path.join(directory, name), info.st_size, info.st_mtime_ns))
-        return tuple(sorted(stamps))
 
     def _set_health(self, healthy: bool, error: str | None) -> None:
         if healthy != self.healthy:
