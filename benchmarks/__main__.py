@@ -687,7 +687,7 @@ def profiles(n: int, r: dict[str, Any], d: dict[str, Any]) -> str:
     inc = r.get("incremental")
     if inc and "breakdown" in inc:
         b = inc["breakdown"]
-        status = "met" if d.get("t_edit_build") and d.get("t_add_build") else "**not met**"
+        status = "met" if d.get("t_edit_build") and d.get("t_add_build") else "NOT met"
         parts.append(f"**Incremental `feedpub build` ({size}): edit {d['edit_build_s']:.2f} s, add "
                      f"{d['add_build_s']:.2f} s, target 5 s: {status}.** The same one-file edit built in-process, stage "
                      f"by stage (parsed {b['parsed']}, from cache {b['from_cache']:,}, rendered {b['rendered']:,} "
@@ -716,7 +716,7 @@ def profiles(n: int, r: dict[str, Any], d: dict[str, Any]) -> str:
                      f"cost is in both):\n\n| request | time per request |\n|---|---|\n{table_rows}\n\n"
                      f"The reload watcher's idle tick (`FeedState.reload()` with nothing changed, a full scan of the "
                      f"seeds directory) takes {median(p['idle_tick_seconds']):.2f} s, holding the GIL, every "
-                     f"{p['reload_interval']:g} s in each worker. cProfile of 200s for `/feeds/all.xml`, by own "
+                     f"{p['reload_interval']:g} s in each worker. cProfile of 200s for `/feeds/all.xml`, by cumulative "
                      f"time:\n\n```\n{p['request_profile']}\n```")
         if "reload" in p:
             rl = p["reload"]

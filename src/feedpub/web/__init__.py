@@ -39,8 +39,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     state = FeedState(settings)
     app.extensions[EXTENSION] = state
     app.register_blueprint(bp)
-    if not app.testing:
-        state.ensure_watcher()  # and again after a fork, on the first request (see views)
     return app
 
 
