@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from . import __version__
+from . import __version__, shared_db
 
 log = logging.getLogger(__name__)
 
@@ -38,23 +38,17 @@ class ParseCache:
 
     def _open(self) -> sqlite3.Connection:
         try:
-            db = self._connect()
-            if self._usable(db):
+            db = shared_db.connect(self.path)
+            if shared_db.retry_busy(lambda: self._usable(db)):
                 return db
             db.close()
             log.warning("parse cache %s was written by something else; rebuilding it", self.path)
         except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and shared_db.is_busy(exc):
+                raise  # held by another process for too long: not a reason to delete its file
             log.warning("parse cache %s is unreadable (%s); rebuilding it", self.path, exc)
         self._remove()
-        db = self._connect()
-        self._initialise(db)
-        return db
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        return db
+        return shared_db.connect(self.path, self._initialise)
 
     def _usable(self, db: sqlite3.Connection) -> bool:
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -68,22 +62,20 @@ class ParseCache:
             return False
         if meta.get("identity") != self.identity:
             # Our own file, written by another version or with other limits: start afresh.
-            db.execute("BEGIN IMMEDIATE")
-            db.execute("DELETE FROM results")
-            db.execute("UPDATE meta SET value=? WHERE key='identity'", (self.identity,))
-            db.execute("COMMIT")
+            with shared_db.transaction(db):
+                db.execute("DELETE FROM results")
+                db.execute("UPDATE meta SET value=? WHERE key='identity'", (self.identity,))
         return True
 
     def _initialise(self, db: sqlite3.Connection) -> None:
-        db.execute("BEGIN IMMEDIATE")
-        db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS results (path TEXT PRIMARY KEY, size INTEGER NOT NULL,"
-            " mtime_ns INTEGER NOT NULL, digest TEXT NOT NULL, result BLOB NOT NULL)"
-        )
-        db.execute("INSERT OR REPLACE INTO meta VALUES ('application', ?)", (APPLICATION,))
-        db.execute("INSERT OR REPLACE INTO meta VALUES ('identity', ?)", (self.identity,))
-        db.execute("COMMIT")
+        with shared_db.transaction(db):
+            db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS results (path TEXT PRIMARY KEY, size INTEGER NOT NULL,"
+                " mtime_ns INTEGER NOT NULL, digest TEXT NOT NULL, result BLOB NOT NULL)"
+            )
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('application', ?)", (APPLICATION,))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('identity', ?)", (self.identity,))
 
     def _remove(self) -> None:
         for suffix in ("", "-wal", "-shm"):
@@ -102,16 +94,11 @@ class ParseCache:
     def store(self, rows: Iterable[Row], removed: Iterable[str] = ()) -> None:
         """Write new rows and forget removed files; a busy or broken cache is skipped, not fatal."""
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)", rows)
-            self._db.executemany("DELETE FROM results WHERE path = ?", ((p,) for p in removed))
-            self._db.execute("COMMIT")
+            with shared_db.transaction(self._db) as db:
+                db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)", rows)
+                db.executemany("DELETE FROM results WHERE path = ?", ((p,) for p in removed))
         except sqlite3.DatabaseError as exc:
             log.warning("could not update parse cache %s: %s", self.path, exc)
-            try:
-                self._db.execute("ROLLBACK")
-            except sqlite3.DatabaseError:
-                pass
 
     def close(self) -> None:
         self._db.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import sqlite3
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -93,7 +94,8 @@ class CorpusLoader:
                 fresh[rel] = (stamp, self._keep_good(rel, result))
             if self.cache_dir is not None and (new_rows or self._results.keys() - stamps.keys()):
                 gone = [self._key(rel) for rel in self._results.keys() - stamps.keys()]
-                self._open_cache().store(new_rows, gone)
+                if (cache := self._open_cache()) is not None:
+                    cache.store(new_rows, gone)
             self._results = {rel: fresh[rel] for rel in stamps if rel in fresh}
             return assemble(result for _, result in self._results.values())
 
@@ -102,6 +104,7 @@ class CorpusLoader:
         if self._cache is not None:
             self._cache.close()
             self._cache = None
+        self._cache_pid = 0
 
     def _key(self, rel: str) -> str:
         """The cache key: the file's absolute path (one cache serves many seeds directories)."""
@@ -110,12 +113,17 @@ class CorpusLoader:
     def _display(self, rel: str) -> str:
         return f"{self._root_text}/{rel}"
 
-    def _open_cache(self) -> ParseCache:
+    def _open_cache(self) -> ParseCache | None:
+        """This process's cache connection, or None (once warned) when the cache cannot be used."""
         # A connection must not cross a fork (gunicorn --preload): each process opens its own.
-        if self._cache is None or self._cache_pid != os.getpid():
+        if self._cache_pid != os.getpid():
             assert self.cache_dir is not None
-            self._cache = ParseCache(self.cache_dir, self.max_bytes)
             self._cache_pid = os.getpid()
+            try:
+                self._cache = ParseCache(self.cache_dir, self.max_bytes)
+            except (OSError, sqlite3.Error) as exc:
+                log.warning("parse cache in %s unavailable (%s); loading without it", self.cache_dir, exc)
+                self._cache = None
         return self._cache
 
     def _from_cache(self, missing: list[str], stamps: dict[str, Stamp],
@@ -124,7 +132,8 @@ class CorpusLoader:
         """Fill ``fresh`` from cached rows; return the files still to parse."""
         wanted = {self._key(rel): rel for rel in missing}
         hits = 0
-        for key, size, mtime_ns, row_digest, blob in self._open_cache().rows():
+        cache = self._open_cache()
+        for key, size, mtime_ns, row_digest, blob in cache.rows() if cache is not None else ():
             rel = wanted.get(key)
             if rel is None:
                 continue

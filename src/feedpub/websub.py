@@ -21,6 +21,8 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
+from . import shared_db
+
 log = logging.getLogger(__name__)
 
 LEDGER = "websub-ledger.sqlite3"
@@ -37,21 +39,19 @@ class Ledger:
 
     def _connect(self) -> sqlite3.Connection:
         self._pid = os.getpid()
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("CREATE TABLE IF NOT EXISTS announced (url TEXT PRIMARY KEY, version TEXT NOT NULL)")
-        return db
+        return shared_db.connect(self.path, lambda db: db.execute(
+            "CREATE TABLE IF NOT EXISTS announced (url TEXT PRIMARY KEY, version TEXT NOT NULL)"))
 
     def claim(self, url: str, version: str) -> bool:
         """True for exactly one caller per new (url, version)."""
         with self._lock:
             if self._pid != os.getpid():  # forked (gunicorn --preload): never share a connection
                 self._db = self._connect()
-            cursor = self._db.execute(
+            cursor = shared_db.retry_busy(lambda: self._db.execute(
                 "INSERT INTO announced (url, version) VALUES (?, ?) ON CONFLICT(url) DO UPDATE"
                 " SET version = excluded.version WHERE announced.version != excluded.version",
                 (url, version),
-            )
+            ))
             return cursor.rowcount == 1
 
     def close(self) -> None:
