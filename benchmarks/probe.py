@@ -168,7 +168,7 @@ def probe_render(args: argparse.Namespace) -> dict[str, Any]:
     assert site is not None
     newest = corpus.articles[0]
     return {"seconds": times, "feeds": len(site.feeds), "archives": len(getattr(site, "archives", ())),
-            "outputs": len(site.outputs), "rendered": site.rendered, "by_kind": _by_kind(site),
+            "outputs": len(site.outputs), "rendered": site.rendered, "by_kind": _by_kind({n: len(o.body) for n, o in site.outputs.items()}),
             "bytes": sum(len(o.body) for o in site.outputs.values()),
             "all_xml_bytes": len(site.outputs["all.xml"].body),
             "newest": {"path": newest.path, "url": newest.url, "domain": newest.provider.domain,
@@ -244,15 +244,17 @@ def probe_server(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {
         "stages": stages, "times": times, "files": site.corpus.files, "articles": len(site.corpus.articles),
         "feeds": len(site.feeds), "archives": len(getattr(site, "archives", ())), "outputs": len(site.outputs),
-        "output_mib": sum(len(o.body) for o in site.outputs.values()) / 2**20,
-        "gzip_mib": sum(len(p.gzip.body) for p in snapshot.prepared.values()) / 2**20,
-        "by_kind": _by_kind(site), "archives_setting": state.settings.archives}
+        "output_mib": sum(p.size for p in snapshot.prepared.values()) / 2**20,
+        "gzip_mib": sum(len(p.gzipped) for p in snapshot.prepared.values()) / 2**20,
+        "plain_cache_mib": state.plain.budget / 2**20,
+        "by_kind": _by_kind({n: p.size for n, p in snapshot.prepared.items()}),
+        "archives_setting": state.settings.archives}
     if args.no_archives:
         return result
 
     # requests without the network: the same Flask app, a few paths, against the bare route
-    output = site.outputs["all.xml"]
-    bare = make_app(output.body, output.mimetype)
+    all_xml = snapshot.prepared["all.xml"]
+    bare = make_app(state.plain.get(all_xml), all_xml.mimetype)
     last_provider = next(f for f in reversed(site.feeds) if f.spec.path.startswith("providers/"))
     paths = {"all.xml": "/feeds/all.xml", "last provider feed (.xml)": f"/feeds/{last_provider.spec.path}.xml"}
     archives = getattr(site, "archives", ())
@@ -444,20 +446,20 @@ def probe_build(args: argparse.Namespace) -> dict[str, Any]:
             "written": report.written, "unchanged": report.unchanged, "files": corpus.files,
             "articles": len(corpus.articles), "rejected": corpus.rejected, "problems": len(corpus.problems),
             "feeds": len(site.feeds), "archives": len(getattr(site, "archives", ())), "outputs": len(site.outputs),
-            "by_kind": _by_kind(site), "bytes": sum(len(o.body) for o in site.outputs.values()),
+            "by_kind": _by_kind({n: len(o.body) for n, o in site.outputs.items()}), "bytes": sum(len(o.body) for o in site.outputs.values()),
             "newest": {"path": newest.path, "url": newest.url}, "archives_setting": settings.archives,
             "since_process_start": time.perf_counter() - _T_START}
 
 
-def _by_kind(site: Any) -> dict[str, list[int]]:
+def _by_kind(sizes: dict[str, int]) -> dict[str, list[int]]:
     """Outputs per kind (live feed format, archive pages, HTML pages, indexes): [files, bytes]."""
     kinds: dict[str, list[int]] = {}
-    for name, output in site.outputs.items():
+    for name, size in sizes.items():
         suffix = name.rsplit(".", 1)[-1]
         kind = f"archive .{suffix}" if "/archive/" in name else ("index" if name.startswith("index.") else f".{suffix}")
         entry = kinds.setdefault(kind, [0, 0])
         entry[0] += 1
-        entry[1] += len(output.body)
+        entry[1] += size
     return kinds
 
 

@@ -9,6 +9,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -283,3 +284,36 @@ def test_byte_parity_with_static_build_corpus(corpus_dir: Path, tmp_path: Path, 
     built, served = _served_and_built(corpus_dir, tmp_path, runner)
     assert len(built) > 20
     assert built == served
+
+
+def test_workers_keep_outputs_compressed_and_a_bounded_plain_cache(corpus_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert CliRunner().invoke(main, ["build", "--seeds", str(corpus_dir), "--out", str(out),
+                                     "--site-url", SITE_URL, "--no-archives"]).exit_code == 0
+    budget_mib = 1
+    app = create_app({"TESTING": True, "seeds_dir": str(corpus_dir), "site_url": SITE_URL,
+                      "archives": False, "identity_cache_mb": budget_mib})
+    state = app.extensions["feedpub"]
+    assert all(output.body == b"" for output in state.snapshot.site.outputs.values())  # no plain copies
+    client = app.test_client()
+    names = sorted(state.snapshot.prepared)
+    total = sum(state.snapshot.prepared[name].size for name in names)
+    assert total > budget_mib << 20  # more than the budget, so some bodies must be evicted
+    for name in names:
+        plain = client.get(f"/feeds/{name}")
+        assert plain.status_code == 200 and "Content-Encoding" not in plain.headers
+        assert plain.data == (out / name).read_bytes(), name  # decompressed on demand, same bytes
+        assert state.plain.held <= budget_mib << 20
+    assert state.plain.misses == len(names) and state.plain.held < total
+    hot = client.get("/feeds/all.xml")
+    hits = state.plain.hits
+    assert client.get("/feeds/all.xml").data == hot.data and state.plain.hits == hits + 1
+
+
+def test_without_a_plain_cache_every_request_still_gets_the_body(seeds: Path) -> None:
+    app = create_app({"TESTING": True, "seeds_dir": str(seeds), "site_url": SITE_URL, "identity_cache_mb": 0})
+    client = app.test_client()
+    first, second = client.get("/feeds/ai.xml"), client.get("/feeds/ai.xml")
+    assert first.data == second.data and b"<rss" in first.data
+    assert app.extensions["feedpub"].plain.held == 0
+    assert client.get("/feeds/ai.xml", headers={"If-None-Match": first.headers["ETag"]}).status_code == 304

@@ -121,6 +121,12 @@ class Settings:
     reload_interval: float = _setting(
         2.0, "Seconds between checks of the seeds directory by the server.", _positive_float, "--reload-interval"
     )
+    identity_cache_mb: int = _setting(
+        64,
+        "MiB of uncompressed feed bodies the server keeps per worker for clients without gzip;"
+        " every output is held gzip-compressed and decompressed on demand beyond that.",
+        _non_negative_int,
+    )
     max_file_bytes: int = _setting(
         8 * 1024 * 1024, "Largest article file accepted, in bytes; larger files are refused.", _positive_int
     )

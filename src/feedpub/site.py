@@ -88,10 +88,14 @@ class Site:
             return None
         return {fmt.name: self.outputs[fmt.output_name(spec)].body for fmt in formats}
 
-    def feed_urls(self, names: Iterable[str]) -> dict[str, str]:
-        """The absolute URL and a version (body hash) of each feed among ``names`` (pages and indexes left out)."""
+    def feed_urls(self, names: Iterable[str], version: Callable[[str], str] | None = None) -> dict[str, str]:
+        """The absolute URL and a version (by default the body hash) of each feed among ``names``.
+
+        Pages and index files are left out: WebSub announces feeds.
+        """
         suffixes = tuple(fmt.suffix for fmt in FORMATS)
-        return {self.settings.feeds_url + name: body_version(self.outputs[name].body)
+        version = version or (lambda name: body_version(self.outputs[name].body))
+        return {self.settings.feeds_url + name: version(name)
                 for name in names if name.endswith(suffixes) and not name.startswith("index.")}
 
     def feed_and_format(self, path: str) -> tuple[Feed, Format] | None:
@@ -150,12 +154,19 @@ def fingerprint(feed: Feed, settings: Settings) -> str:
     return digest.hexdigest()
 
 
+def _keep_all(name: str, output: Output) -> Output:
+    return output
+
+
 def render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None, *,
-                render_archives: bool = True) -> Site:
+                render_archives: bool = True, store: Callable[[str, Output], Output] = _keep_all) -> Site:
     """Render every feed; take the bytes of feeds whose fingerprint ``previous`` already has.
 
     Without ``render_archives`` (the server) archive pages are only listed in
     ``Site.deferred``, to be rendered by the same code when first asked for.
+    Each output with bytes goes through ``store`` as soon as it is made, and the
+    site keeps what that returns: the server compresses it there and keeps no
+    plain copy, so a whole site never sits in memory uncompressed.
     """
     ctx = site_context(settings)
     feeds, notes = plan(corpus, settings.max_items)
@@ -177,16 +188,18 @@ def render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None
         for fmt in output_formats:
             if known is not None and fmt.name in known:
                 body = known[fmt.name]
-                if body is None:  # the memo vouches for the file on disk; no need to read it
+                if body is None:  # the memo holds it already (on disk, or prepared by the server): not read
                     outputs[fmt.output_name(feed.spec)] = Output(b"", fmt.mimetype, feed.updated, kept=True)
                     continue
             else:
                 body = fmt.render(feed, ctx, fmt.suffix, fmt.mimetype)
                 rendered += 1
-            outputs[fmt.output_name(feed.spec)] = Output(body, fmt.mimetype, feed.updated)
+            name = fmt.output_name(feed.spec)
+            outputs[name] = store(name, Output(body, fmt.mimetype, feed.updated))
     formats = [(fmt.name, fmt.suffix) for fmt in FORMATS]
     for name, render in (("index.json", render_index), ("index.opml", render_opml)):
-        outputs[name] = Output(render(feeds, ctx, formats, corpus.newest), INDEX_MIMETYPES[name], corpus.newest)
+        index = Output(render(feeds, ctx, formats, corpus.newest), INDEX_MIMETYPES[name], corpus.newest)
+        outputs[name] = store(name, index)
     front = render_front(feeds, ctx, len(corpus.articles))
-    outputs["index.html"] = Output(front, INDEX_MIMETYPES["index.html"], corpus.newest)
+    outputs["index.html"] = store("index.html", Output(front, INDEX_MIMETYPES["index.html"], corpus.newest))
     return Site(settings, corpus, feeds, outputs, notes, rendered, fingerprints, archives, deferred)

@@ -7,12 +7,12 @@ and swaps the reference, so a request sees the old or the new site, never a mix.
 
 from __future__ import annotations
 
-import gzip
 import logging
 import os
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,31 +31,12 @@ from watchdog.observers.api import BaseObserver
 
 from ..loader import CorpusLoader, SeedsUnavailable
 from ..settings import Settings
-from ..site import Output, Site, body_version, render_site
+from ..feeds import FeedSpec
+from ..site import Format, Output, Site, render_site
 from ..websub import Ledger, Publisher
+from .store import PlainBodies, Prepared, prepare
 
 log = logging.getLogger("feedpub.server")
-
-
-@dataclass(frozen=True, slots=True)
-class Variant:
-    """One encoding of one output, with its strong validator."""
-
-    body: bytes
-    etag: str
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    output: Output
-    identity: Variant
-    gzip: Variant
-
-
-def prepare(output: Output) -> Prepared:
-    digest = body_version(output.body)
-    compressed = gzip.compress(output.body, compresslevel=9, mtime=0)
-    return Prepared(output, Variant(output.body, digest), Variant(compressed, digest + "-gzip"))
 
 
 @dataclass(frozen=True)
@@ -64,6 +45,20 @@ class Snapshot:
     prepared: dict[str, Prepared]
     loaded_at: datetime
     filtered: dict[tuple[str, object], Prepared] = field(default_factory=dict)  # made on demand, per query
+
+
+class _Unchanged:
+    """The previous snapshot as a render memo: a feed with the same fingerprint keeps its prepared outputs."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+
+    def bodies(self, spec: FeedSpec, fingerprint: str, formats: Sequence[Format]) -> dict[str, bytes | None] | None:
+        if self.snapshot.site.fingerprints.get(spec.path) != fingerprint:
+            return None
+        if any(fmt.output_name(spec) not in self.snapshot.prepared for fmt in formats):
+            return None
+        return {fmt.name: None for fmt in formats}
 
 
 def _publisher(settings: Settings) -> Publisher | None:
@@ -92,6 +87,7 @@ class FeedState:
         self._watcher: threading.Thread | None = None
         self._watcher_pid: int | None = None
         self.publisher = _publisher(settings)
+        self.plain = PlainBodies(settings.identity_cache_mb << 20)
         self._stamp = self.loader.scan()
         self.snapshot = self._build(None, self._stamp)
 
@@ -103,14 +99,24 @@ class FeedState:
                 log.warning("%s", problem)
         # Archives are rendered on first request: most are never asked for, and they would
         # otherwise triple the memory of every worker.
-        site = render_site(corpus, self.settings, previous.site if previous else None, render_archives=False)
+        fresh: dict[str, Prepared] = {}
+
+        def store(name: str, output: Output) -> Output:
+            fresh[name] = prepare(output)
+            return Output(b"", output.mimetype, output.last_modified)  # the plain body is not kept
+
+        site = render_site(corpus, self.settings, _Unchanged(previous) if previous else None,
+                           render_archives=False, store=store)
         old = previous.prepared if previous else {}
         prepared = {}
         for name, output in site.outputs.items():
-            known = old.get(name)
-            same = (known is not None and known.output.body is output.body
-                    and known.output.last_modified == output.last_modified)
-            prepared[name] = known if same else prepare(output)
+            if output.kept:
+                prepared[name] = old[name]
+                continue
+            new, known = fresh[name], old.get(name)
+            same = (known is not None and known.etag == new.etag and known.mimetype == new.mimetype
+                    and known.last_modified == new.last_modified)
+            prepared[name] = known if same else new  # unchanged bytes keep their object, so nothing is announced
         return Snapshot(site, prepared, datetime.now(timezone.utc))
 
     def reload(self) -> bool:
@@ -127,13 +133,12 @@ class FeedState:
                 return False
             self._stamp = stamp
             self._set_health(True, None)
-            before = self.snapshot.site.outputs
-            changed_names = [name for name, output in snapshot.site.outputs.items()
-                             if name not in before or before[name].body is not output.body]
-            changed = bool(changed_names) or before.keys() != snapshot.site.outputs.keys()
+            before = self.snapshot.prepared
+            changed_names = [name for name, prepared in snapshot.prepared.items() if before.get(name) is not prepared]
+            changed = bool(changed_names) or before.keys() != snapshot.prepared.keys()
             self.snapshot = snapshot
             if self.publisher is not None and changed_names:
-                self.publisher.changed(snapshot.site.feed_urls(changed_names))
+                self.publisher.changed(snapshot.site.feed_urls(changed_names, lambda n: snapshot.prepared[n].etag))
             if changed:
                 log.info("reloaded: %d articles, %d feeds re-rendered", len(snapshot.site.corpus.articles),
                          snapshot.site.rendered)

@@ -9,7 +9,8 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from ..feeds import Feed
 from ..site import Format, Output, render_feed
 from .filters import Filters, FilterError, parse_filters
-from .state import FeedState, Prepared, Snapshot, prepare
+from .state import FeedState, Snapshot
+from .store import Prepared, prepare
 
 bp = Blueprint("feeds", __name__)
 FILTER_CACHE_SIZE = 256
@@ -121,13 +122,14 @@ def _cached(snapshot: Snapshot, key: tuple[str, object], make: Callable[[], Prep
 
 
 def _send(prepared: Prepared, max_age: int) -> Response:
-    use_gzip = request.accept_encodings["gzip"] > 0
-    variant = prepared.gzip if use_gzip else prepared.identity
-    response = current_app.response_class(variant.body, content_type=prepared.output.mimetype)
-    if use_gzip:
+    if request.accept_encodings["gzip"] > 0:
+        response = current_app.response_class(prepared.gzipped, content_type=prepared.mimetype)
         response.content_encoding = "gzip"
-    response.set_etag(variant.etag)
-    response.last_modified = prepared.output.last_modified
+        response.set_etag(prepared.gzip_etag)
+    else:
+        response = current_app.response_class(state().plain.get(prepared), content_type=prepared.mimetype)
+        response.set_etag(prepared.etag)
+    response.last_modified = prepared.last_modified
     response.cache_control.public = True
     response.cache_control.max_age = max_age
     response.vary.add("Accept-Encoding")

@@ -1,0 +1,70 @@
+"""How a worker holds its outputs: gzip-compressed, with a bounded cache of plain bodies.
+
+Feed readers ask for gzip, so each output is compressed once per change and
+kept only in that form (about a sixth of its size). Clients that want the
+plain bytes get them from a small least-recently-used cache, decompressed on
+a miss; the hot feeds stay there. Memory per worker is then the corpus, the
+compressed outputs and a fixed budget, instead of every body twice over.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..site import Output, body_version
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Prepared:
+    """One output as served: its gzip bytes, strong validators and headers' data."""
+
+    mimetype: str
+    last_modified: datetime
+    etag: str  # of the plain body; the gzip variant's is ``etag + "-gzip"``
+    gzipped: bytes
+    size: int  # of the plain body
+
+    @property
+    def gzip_etag(self) -> str:
+        return self.etag + "-gzip"
+
+
+def prepare(output: Output) -> Prepared:
+    compressed = gzip.compress(output.body, compresslevel=9, mtime=0)
+    return Prepared(output.mimetype, output.last_modified, body_version(output.body), compressed, len(output.body))
+
+
+class PlainBodies:
+    """Plain bodies by ETag, decompressed on demand, at most ``budget`` bytes kept; thread-safe."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.held = 0
+        self.hits = 0
+        self.misses = 0
+        self._bodies: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, prepared: Prepared) -> bytes:
+        with self._lock:
+            body = self._bodies.get(prepared.etag)
+            if body is not None:
+                self._bodies.move_to_end(prepared.etag)
+                self.hits += 1
+                return body
+            self.misses += 1
+        body = zlib.decompress(prepared.gzipped, wbits=31)  # outside the lock: other requests go on
+        if len(body) <= self.budget:
+            with self._lock:
+                if prepared.etag not in self._bodies:
+                    self._bodies[prepared.etag] = body
+                    self.held += len(body)
+                while self.held > self.budget:
+                    _, evicted = self._bodies.popitem(last=False)
+                    self.held -= len(evicted)
+        return body
