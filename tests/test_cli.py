@@ -518,3 +518,33 @@ def test_settings_command_lists_every_variable(runner: CliRunner) -> None:
 def test_version(runner: CliRunner) -> None:
     result = run(runner, "--version")
     assert result.exit_code == 0 and "feedpub" in result.stdout
+
+
+def test_a_killed_builds_temporary_files_are_swept_wherever_they_are(runner: CliRunner, seeds: Path,
+                                                                     tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    build(runner, seeds, out)
+    stray = out / "providers" / ".wired.com.xml.k1ll3d_x.feedpub-tmp"
+    stray.write_bytes(b"<rss>half")
+    in_root = out / ".index.json.abcdefgh.feedpub-tmp"
+    in_root.write_bytes(b"{")
+    assert build(runner, seeds, out).exit_code == 0
+    assert not in_root.exists()  # the root is always swept (the manifest itself is written there)
+    manifest = out / ".feedpub-manifest.json"
+    data = json.loads(manifest.read_text())
+    del data["feeds"]  # what a build killed half-way leaves: the list written first, no fingerprints
+    manifest.write_text(json.dumps(data))
+    assert build(runner, seeds, out).exit_code == 0
+    assert leftovers(out) == []
+
+
+def test_a_symlinked_directory_leading_outside_is_not_written_through(runner: CliRunner, seeds: Path,
+                                                                      tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out.mkdir()
+    (out / "providers").symlink_to(elsewhere, target_is_directory=True)
+    result = runner.invoke(main, ["build", "--seeds", str(seeds), "--out", str(out)])
+    assert result.exit_code != 0 and "refusing to write outside" in str(result.exception)
+    assert list(elsewhere.iterdir()) == []

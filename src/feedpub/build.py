@@ -37,9 +37,13 @@ class BuildReport:
 def write_site(site: Site, out_dir: Path) -> BuildReport:
     out_dir.mkdir(parents=True, exist_ok=True)
     root = out_dir.resolve()
-    previous = _read_manifest(out_dir)
-    _remove_leftovers(root)
-    targets = {name: _inside(root, name) for name in site.outputs}
+    manifest = _manifest(out_dir)
+    previous = _listed(manifest)
+    # Temporary files only outlive a build that was killed, and such a build leaves a manifest
+    # without fingerprints: then look everywhere; otherwise only where the manifest is written.
+    _remove_leftovers(root, everywhere="feeds" not in manifest)
+    inside = _Resolver(root)
+    targets = {name: inside(name) for name in site.outputs}
     changed = [name for name, output in site.outputs.items()
                if not output.kept and not _same_bytes(targets[name], output.body)]
     stale = sorted(previous - set(site.outputs))
@@ -55,7 +59,7 @@ def write_site(site: Site, out_dir: Path) -> BuildReport:
             os.utime(targets[name], (mtime, mtime))
     removed = 0
     for name in stale:
-        target = _inside(root, name, strict=False)
+        target = inside(name, strict=False)
         if target is not None and target.is_file():
             target.unlink()
             removed += 1
@@ -64,14 +68,33 @@ def write_site(site: Site, out_dir: Path) -> BuildReport:
     return BuildReport(len(changed), len(site.outputs) - len(changed), removed, tuple(changed))
 
 
-def _inside(root: Path, name: str, strict: bool = True) -> Path:
-    """``root / name``, refusing any name that would lead outside ``root``."""
-    target = (root / name).resolve()
-    if os.path.commonpath([root, target]) != str(root):
-        if not strict:
-            return None  # type: ignore[return-value]
-        raise ValueError(f"refusing to write outside {root}: {name}")
-    return target
+class _Resolver:
+    """``root / name``, refusing any name that would lead outside ``root``.
+
+    Each directory is resolved once (following symlinks, as the kernel will);
+    the file name itself must be a plain name. Tens of thousands of outputs
+    share a few thousand directories, so this saves most of the system calls
+    that resolving every path would make.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._dirs: dict[str, Path | None] = {}
+
+    def __call__(self, name: str, strict: bool = True) -> Path:
+        head, _, tail = name.rpartition("/")
+        directory = self._dirs.get(head, False)
+        if directory is False:
+            directory = self._dirs[head] = self._directory(head)
+        if directory is None or tail in ("", ".", "..") or "\0" in tail:
+            if not strict:
+                return None  # type: ignore[return-value]
+            raise ValueError(f"refusing to write outside {self.root}: {name}")
+        return directory / tail
+
+    def _directory(self, head: str) -> Path | None:
+        target = (self.root / head).resolve() if head else self.root
+        return target if os.path.commonpath([self.root, target]) == str(self.root) else None
 
 
 def _same_bytes(path: Path, body: bytes) -> bool:
@@ -99,9 +122,10 @@ def _atomic_write(path: Path, body: bytes) -> None:
         raise
 
 
-def _remove_leftovers(root: Path) -> None:
+def _remove_leftovers(root: Path, everywhere: bool) -> None:
     """Delete temporary files a killed build left behind (only names this module makes)."""
-    for directory, _dirs, files in os.walk(root):
+    walk = os.walk(root) if everywhere else [(str(root), [], os.listdir(root))]
+    for directory, _dirs, files in walk:
         for name in files:
             if _LEFTOVER.match(name):
                 os.unlink(os.path.join(directory, name))
@@ -115,8 +139,8 @@ def _manifest(out_dir: Path) -> dict[str, Any]:
     return manifest if isinstance(manifest, dict) else {}
 
 
-def _read_manifest(out_dir: Path) -> set[str]:
-    names = _manifest(out_dir).get("files")
+def _listed(manifest: Mapping[str, Any]) -> set[str]:
+    names = manifest.get("files")
     return {name for name in names if isinstance(name, str)} if isinstance(names, list) else set()
 
 
