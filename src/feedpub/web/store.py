@@ -15,19 +15,32 @@ import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
+
+from werkzeug.datastructures import ResponseCacheControl
+from werkzeug.http import http_date, quote_etag
 
 from ..site import Output, body_version
+
+Headers = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Prepared:
-    """One output as served: its gzip bytes, strong validators and headers' data."""
+    """One output as served: its gzip bytes, strong validators and the headers that go with them.
+
+    The headers are formatted once, here, by werkzeug's own functions; each
+    request hands them to a response and lets ``make_conditional`` decide
+    between 200 and 304.
+    """
 
     mimetype: str
     last_modified: datetime
     etag: str  # of the plain body; the gzip variant's is ``etag + "-gzip"``
     gzipped: bytes
     size: int  # of the plain body
+    plain_headers: Headers
+    gzip_headers: Headers
 
     @property
     def gzip_etag(self) -> str:
@@ -36,7 +49,18 @@ class Prepared:
 
 def prepare(output: Output) -> Prepared:
     compressed = gzip.compress(output.body, compresslevel=9, mtime=0)
-    return Prepared(output.mimetype, output.last_modified, body_version(output.body), compressed, len(output.body))
+    etag = body_version(output.body)
+    common = (("Content-Type", output.mimetype), ("Last-Modified", http_date(output.last_modified)),
+              ("Vary", "Accept-Encoding"))
+    return Prepared(output.mimetype, output.last_modified, etag, compressed, len(output.body),
+                    (*common, ("ETag", quote_etag(etag))),
+                    (*common, ("ETag", quote_etag(etag + "-gzip")), ("Content-Encoding", "gzip")))
+
+
+@lru_cache(maxsize=16)
+def cache_control(max_age: int) -> tuple[str, str]:
+    """``Cache-Control: public, max-age=N`` as werkzeug writes it (a few distinct values per site)."""
+    return ("Cache-Control", ResponseCacheControl({"public": None, "max-age": str(max_age)}).to_header())
 
 
 class PlainBodies:

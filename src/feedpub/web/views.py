@@ -10,7 +10,7 @@ from ..feeds import Feed
 from ..site import Format, Output, render_feed
 from .filters import Filters, FilterError, parse_filters
 from .state import FeedState, Snapshot
-from .store import Prepared, prepare
+from .store import Prepared, cache_control, prepare
 
 bp = Blueprint("feeds", __name__)
 FILTER_CACHE_SIZE = 256
@@ -123,16 +123,10 @@ def _cached(snapshot: Snapshot, key: tuple[str, object], make: Callable[[], Prep
 
 def _send(prepared: Prepared, max_age: int) -> Response:
     if request.accept_encodings["gzip"] > 0:
-        response = current_app.response_class(prepared.gzipped, content_type=prepared.mimetype)
-        response.content_encoding = "gzip"
-        response.set_etag(prepared.gzip_etag)
+        body, headers = prepared.gzipped, prepared.gzip_headers
     else:
-        response = current_app.response_class(state().plain.get(prepared), content_type=prepared.mimetype)
-        response.set_etag(prepared.etag)
-    response.last_modified = prepared.last_modified
-    response.cache_control.public = True
-    response.cache_control.max_age = max_age
-    response.vary.add("Accept-Encoding")
+        body, headers = state().plain.get(prepared), prepared.plain_headers
+    response = current_app.response_class(body, headers=[*headers, cache_control(max_age)])
     return response.make_conditional(request)
 
 
