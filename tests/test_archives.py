@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import feedparser
@@ -10,6 +11,10 @@ import pytest
 from click.testing import CliRunner
 from lxml import etree
 
+from hypothesis import given
+from hypothesis import strategies as st
+
+from feedpub.archives import month_of
 from feedpub.cli import main
 from feedpub.web import create_app
 
@@ -104,3 +109,12 @@ def test_archives_can_be_turned_off(write_article, tmp_path: Path) -> None:
                                      "--no-archives"]).exit_code == 0
     assert not list(out.rglob("archive"))
     assert "prev-archive" not in links(out / "ai.atom")
+
+
+OFFSETS = st.builds(timezone, st.timedeltas(min_value=-timedelta(hours=23, minutes=59),
+                                            max_value=timedelta(hours=23, minutes=59)))
+
+
+@given(st.datetimes(min_value=datetime(1000, 1, 1), timezones=OFFSETS))
+def test_month_of_is_strftime_year_month(moment: datetime) -> None:
+    assert month_of(moment) == moment.strftime("%Y-%m")

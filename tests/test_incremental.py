@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from feedpub import cache as cache_module
 from feedpub import loader as loader_module
 from feedpub.cache import FILENAME
 from feedpub.cli import main
@@ -217,3 +218,19 @@ def test_unchanged_feeds_are_neither_rendered_nor_read_again(seeds: Path, tmp_pa
     assert kept == {name for name in again.outputs if not name.startswith("index.")}
     report = write_site(again, out)
     assert report.written == 0 and report.changed == ()
+
+
+@pytest.mark.parametrize("limit", [0, 2, 10_000])  # one pass over the table, or lookups by key
+def test_cached_rows_are_found_by_either_way_of_reading(seeds: Path, tmp_path: Path, limit: int,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache_module, "LOOKUP_LIMIT", limit)
+    cache = tmp_path / "cache"
+    cold = CorpusLoader(seeds, MAX, cache_dir=cache).load()
+    warm_loader = CorpusLoader(seeds, MAX, cache_dir=cache)
+    assert signature(warm_loader.load()) == signature(cold)
+    assert warm_loader.parsed == 0 and warm_loader.from_cache == 5
+    wired = next(p for p in seeds.iterdir() if "domain: wired.com" in p.read_text("utf-8"))
+    wired.write_text(wired.read_text("utf-8").replace('title: "', 'title: "Edited: ', 1), "utf-8")
+    bump(wired)
+    warm_loader.load()
+    assert warm_loader.parsed == 1 and warm_loader.from_cache == 0  # the edit is a miss either way

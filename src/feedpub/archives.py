@@ -19,7 +19,8 @@ HISTORY_NS = "http://purl.org/syndication/history/1.0"
 
 
 def month_of(moment: datetime) -> str:
-    return moment.strftime("%Y-%m")
+    """``YYYY-MM`` (the same as ``strftime("%Y-%m")``, several times faster: it runs per feed member)."""
+    return f"{moment.year:04d}-{moment.month:02d}"
 
 
 def archive_path(feed: Feed, month: str) -> str:

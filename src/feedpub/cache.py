@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
 from . import __version__, shared_db
@@ -24,6 +24,7 @@ APPLICATION = "feedpub-parse-cache"
 FORMAT = 1
 FILENAME = "parse-cache.sqlite3"
 
+LOOKUP_LIMIT = 5000  # more wanted paths than this: one pass over the table beats lookups by key
 Row = tuple[str, int, int, str, bytes]  # path, size, mtime_ns, digest, encoded result
 
 
@@ -84,10 +85,21 @@ class ParseCache:
             except FileNotFoundError:
                 pass
 
-    def rows(self) -> Iterator[Row]:
-        """Every cached row; a damaged file yields nothing rather than failing the load."""
+    def rows(self, paths: Collection[str] | None = None) -> Iterator[Row]:
+        """The cached rows of ``paths`` (all rows when None); a damaged file yields nothing, never fails the load.
+
+        A few paths (a reload after an edit) are looked up by key; many (a start) are read in one pass.
+        """
         try:
-            yield from self._db.execute("SELECT path, size, mtime_ns, digest, result FROM results")
+            if paths is None or len(paths) > LOOKUP_LIMIT:
+                yield from self._db.execute("SELECT path, size, mtime_ns, digest, result FROM results")
+                return
+            wanted = list(paths)
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                yield from self._db.execute(
+                    "SELECT path, size, mtime_ns, digest, result FROM results WHERE path IN"
+                    f" ({','.join('?' * len(chunk))})", chunk)
         except sqlite3.DatabaseError as exc:
             log.warning("parse cache %s is unreadable (%s); ignoring it", self.path, exc)
 

@@ -133,7 +133,7 @@ class CorpusLoader:
         wanted = {self._key(rel): rel for rel in missing}
         hits = 0
         cache = self._open_cache()
-        for key, size, mtime_ns, row_digest, blob in cache.rows() if cache is not None else ():
+        for key, size, mtime_ns, row_digest, blob in cache.rows(list(wanted)) if cache is not None else ():
             rel = wanted.get(key)
             if rel is None:
                 continue
