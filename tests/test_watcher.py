@@ -53,3 +53,61 @@ def test_idle_ticks_do_not_scan(seeds: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(feed_state.loader, "scan", lambda: calls.append(1) or {})
     time.sleep(0.5)  # ten quiet ticks
     assert calls == []
+
+
+def test_events_reload_only_the_files_they_name(seeds: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(state_module, "FULL_SCAN_EVERY", 3600.0)
+    app = create_app({"seeds_dir": str(seeds), "reload_interval": 5.0})  # events, not ticks, must drive it
+    feed_state = app.extensions["feedpub"]
+    _start(app)
+    time.sleep(0.3)
+    _edit(seeds, "Warm")  # the watcher's first round scans everything, whatever woke it
+    wait_for(lambda: any(t.startswith("Warm:") for t in _titles(app)), 6, "the first reload")
+    scans: list[int] = []
+    real_scan = feed_state.loader.scan
+    monkeypatch.setattr(feed_state.loader, "scan", lambda: scans.append(1) or real_scan())
+    started = time.monotonic()
+    _edit(seeds, "Named")
+    wait_for(lambda: any(t.startswith("Named:") for t in _titles(app)), 4, "a reload well within the interval")
+    assert time.monotonic() - started < 4
+    copy = seeds / "sub" / "copy.md"
+    copy.parent.mkdir()
+    wired = next(p for p in seeds.iterdir() if p.is_file() and "domain: wired.com" in p.read_text("utf-8"))
+    text = wired.read_text("utf-8").replace("https://www.wired.com/", "https://www.wired.com/copy/")
+    copy.write_text(text.replace('title: "Named: ', 'title: "Copied: ', 1), "utf-8")
+    wait_for(lambda: any(t.startswith("Copied:") for t in _titles(app)), 4, "a new file in a new directory")
+    copy.unlink()
+    wait_for(lambda: not any(t.startswith("Copied:") for t in _titles(app)), 4, "a deleted file")
+    assert feed_state._stamp == real_scan()  # what the events told it is what a full scan finds
+    assert len(scans) <= 1  # a new directory may ask for one full scan; the edits and the delete never do
+
+
+def test_rescan_follows_the_rules_of_a_full_scan(tmp_path: Path) -> None:
+    from feedpub.corpus import rescan, scan
+
+    root = tmp_path / "seeds"
+    (root / "a").mkdir(parents=True)
+    (root / ".hidden").mkdir()
+    for name in ("a/one.md", "two.txt", "gone.md"):
+        (root / name).write_text("---\ntitle: x\n---\n")
+    before = scan(root)
+    outside = tmp_path / "outside.md"
+    outside.write_text("---\ntitle: out\n---\n")
+    changes = {
+        "a/one.md": lambda p: p.write_text("---\ntitle: longer now\n---\n"),
+        "a/new.markdown": lambda p: p.write_text("---\ntitle: new\n---\n"),
+        "gone.md": lambda p: p.unlink(),
+        ".hidden/secret.md": lambda p: p.write_text("---\n---\n"),
+        ".dot.md": lambda p: p.write_text("---\n---\n"),
+        "notes.rst": lambda p: p.write_text("not an article"),
+        "link-out.md": lambda p: p.symlink_to(outside),
+        "link-in.md": lambda p: p.symlink_to(root / "two.txt"),
+        "a/dir.md": lambda p: p.mkdir(),
+    }
+    for name, change in changes.items():
+        change(root / name)
+    paths = [str(root / name) for name in changes] + [str(outside), str(tmp_path / "elsewhere.md")]
+    after = rescan(root, before, paths)
+    assert after == scan(root)
+    assert list(after) == sorted(after)
+    assert set(after) == {"a/new.markdown", "a/one.md", "link-in.md", "two.txt"}

@@ -8,6 +8,7 @@ topic and provider so each gets a feed even when it has no published article.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -82,6 +83,56 @@ def scan(root: Path) -> dict[str, tuple[int, int]]:
             if entry.is_file():
                 found[prefix + name] = (info.st_size, info.st_mtime_ns)
     return found
+
+
+def rescan(root: Path, known: Mapping[str, tuple[int, int]], paths: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """``known`` (a previous :func:`scan`) brought up to date for the files at ``paths`` only.
+
+    For a reload after a file-system event: stating a handful of files instead
+    of every file. The rules are :func:`scan`'s: no hidden names, no linked
+    directories, the article suffixes, and links only when they stay inside.
+    Returned in path order, as :func:`scan`'s result is used.
+    """
+    stamps = dict(known)
+    real_root = os.path.realpath(root)
+    added = False
+    for path in paths:
+        rel = os.path.relpath(path, root)
+        if rel.startswith("..") or os.path.isabs(rel):
+            continue
+        rel = rel.replace(os.sep, "/")
+        stamp = _stamp_one(root, rel, real_root)
+        if stamp is None:
+            stamps.pop(rel, None)
+        else:
+            added = added or rel not in stamps
+            stamps[rel] = stamp
+    return dict(sorted(stamps.items())) if added else stamps
+
+
+def _stamp_one(root: Path, rel: str, real_root: str) -> tuple[int, int] | None:
+    parts = rel.split("/")
+    if any(part.startswith(".") or not part for part in parts):
+        return None
+    if os.path.splitext(parts[-1])[1].lower() not in SUFFIXES:
+        return None
+    try:
+        directory = os.fspath(root)
+        for part in parts[:-1]:  # scan does not enter linked directories
+            directory = os.path.join(directory, part)
+            if os.path.islink(directory) or not os.path.isdir(directory):
+                return None
+        target = os.path.join(directory, parts[-1])
+        if os.path.islink(target):
+            real = os.path.realpath(target)
+            if os.path.commonpath([real_root, real]) != real_root:
+                return None
+        info = os.stat(target)
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return (info.st_size, info.st_mtime_ns)
 
 
 def read_file(root: Path, relpath: str, max_bytes: int) -> ParseResult:

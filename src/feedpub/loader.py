@@ -13,7 +13,7 @@ import gc
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from multiprocessing import get_all_start_methods, get_context
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .cache import ParseCache, Row
 from .codec import CodecError, Decoder, encode
-from .corpus import Corpus, assemble, read_file, scan
+from .corpus import Corpus, assemble, read_file, rescan, scan
 from .model import Problem
 from .parse import ParseResult, content_digest
 
@@ -72,6 +72,12 @@ class CorpusLoader:
             raise SeedsUnavailable(f"seeds directory {self.root} is missing or unreadable")
         stamps = scan(self.root)
         return {rel: stamps[rel] for rel in sorted(stamps)}
+
+    def rescan(self, stamps: dict[str, Stamp], paths: Iterable[str]) -> dict[str, Stamp]:
+        """``stamps`` (a previous :meth:`scan`) updated for the files at ``paths`` only (file-system events)."""
+        if not self.root.is_dir() or not os.access(self.root, os.R_OK | os.X_OK):
+            raise SeedsUnavailable(f"seeds directory {self.root} is missing or unreadable")
+        return rescan(self.root, stamps, paths)
 
     def load(self, progress: Progress | None = None, stamps: dict[str, Stamp] | None = None) -> Corpus:
         """The corpus now; ``stamps`` from a :meth:`scan` just made saves scanning twice."""

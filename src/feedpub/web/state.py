@@ -12,7 +12,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -119,11 +119,16 @@ class FeedState:
             prepared[name] = known if same else new  # unchanged bytes keep their object, so nothing is announced
         return Snapshot(site, prepared, datetime.now(timezone.utc))
 
-    def reload(self) -> bool:
-        """Look for changed files and swap in a new snapshot if any; return whether it changed."""
+    def reload(self, paths: Collection[str] | None = None) -> bool:
+        """Look for changed files and swap in a new snapshot if any; return whether it changed.
+
+        ``paths``: the only files that may have changed (from file-system events);
+        None looks at every file.
+        """
         with self._lock:
             try:
-                stamp = self.loader.scan()  # one pass: the same stamps feed the load
+                # One pass: the same stamps feed the load.
+                stamp = self.loader.scan() if paths is None else self.loader.rescan(self._stamp, paths)
                 if stamp == self._stamp:
                     self._set_health(True, None)
                     return False
@@ -166,52 +171,84 @@ class FeedState:
             self._watcher.start()
 
     def _watch(self) -> None:
-        """Reload when the file system says something changed, and scan fully now and then anyway.
+        """Reload as soon as the file system reports a change, and scan fully now and then anyway.
 
         A full scan stats every file and holds the GIL for about 0.5 s per 100,000
         articles, so it is not done on every tick; inotify events (through
-        watchdog) say when it is worth it. Without events (no inotify, NFS, or the
-        seeds directory gone), the watcher falls back to scanning every tick.
+        watchdog) name the files worth a look, and a reload stats only those.
+        Without events (no inotify, NFS, or the seeds directory gone), the
+        watcher falls back to a full scan every tick.
         """
-        changed = threading.Event()
-        observer = _observe(self.settings.seeds_dir, changed)
-        last_full = -FULL_SCAN_EVERY  # the first tick scans: changes made before the observer started
+        events = _Changed()
+        observer = _observe(self.settings.seeds_dir, events)
+        last_full = -FULL_SCAN_EVERY  # the first round scans: changes made before the observer started
         while True:
-            time.sleep(self.settings.reload_interval)
+            listening = observer is not None and observer.is_alive()
+            if listening and events.wait(self.settings.reload_interval):
+                time.sleep(SETTLE)  # one save is often several events (create, write, close, rename)
+            paths = events.take()
             now = time.monotonic()
-            quiet = observer is not None and observer.is_alive() and not changed.is_set()
-            if quiet and self.healthy and now - last_full < FULL_SCAN_EVERY:
+            full = not listening or paths is None or not self.healthy or now - last_full >= FULL_SCAN_EVERY
+            if not full and not paths:
                 continue
-            changed.clear()
-            last_full = now
+            if full:
+                last_full = now
             try:
-                self.reload()
+                self.reload(None if full else paths)
             except Exception:  # never let the watcher die; the next round tries again
                 log.exception("reload failed; still serving the previous feeds")
             if not self.healthy and observer is not None:
                 observer.stop()  # its watch died with the directory; poll until it is back
                 observer = None
             elif self.healthy and observer is None:
-                observer = _observe(self.settings.seeds_dir, changed)
+                observer = _observe(self.settings.seeds_dir, events)
+            if observer is None:
+                time.sleep(self.settings.reload_interval)
 
 
 FULL_SCAN_EVERY = 30.0  # seconds between full scans while the file system reports nothing
+SETTLE = 0.05  # seconds to let a burst of events for one save arrive before reloading
 _CHANGES = {EVENT_TYPE_CREATED, EVENT_TYPE_DELETED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED, EVENT_TYPE_CLOSED}
 
 
 class _Changed(FileSystemEventHandler):
-    def __init__(self, flag: threading.Event) -> None:
-        self.flag = flag
+    """The files named by events since the last :meth:`take`; a directory event asks for a full scan."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flag = threading.Event()
+        self._paths: set[str] = set()
+        self._everything = False
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in _CHANGES:  # not the opens and reads of our own loads
-            self.flag.set()
+        if event.event_type not in _CHANGES:  # not the opens and reads of our own loads
+            return
+        with self._lock:
+            if event.is_directory:
+                if event.event_type != EVENT_TYPE_MODIFIED:  # a directory's mtime changes with every file in it
+                    self._everything = True
+            else:
+                for path in (event.src_path, getattr(event, "dest_path", "")):
+                    if path:
+                        self._paths.add(os.fsdecode(path))
+            self._flag.set()
+
+    def wait(self, timeout: float) -> bool:
+        return self._flag.wait(timeout)
+
+    def take(self) -> set[str] | None:
+        """The changed files (None: look at everything), and start collecting afresh."""
+        with self._lock:
+            paths, everything = self._paths, self._everything
+            self._paths, self._everything = set(), False
+            self._flag.clear()
+        return None if everything else paths
 
 
-def _observe(root: Path, flag: threading.Event) -> BaseObserver | None:
+def _observe(root: Path, handler: _Changed) -> BaseObserver | None:
     try:
         observer = Observer()
-        observer.schedule(_Changed(flag), str(root), recursive=True)
+        observer.schedule(handler, str(root), recursive=True)
         observer.daemon = True
         observer.start()
     except (OSError, RuntimeError) as exc:
