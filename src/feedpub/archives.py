@@ -13,7 +13,7 @@ import dataclasses
 from collections import defaultdict
 from datetime import datetime
 
-from .feeds import Feed, FeedKind
+from .feeds import Feed, FeedKind, FeedSpec
 
 HISTORY_NS = "http://purl.org/syndication/history/1.0"
 
@@ -36,21 +36,25 @@ def with_archives(feeds: tuple[Feed, ...], newest: datetime) -> tuple[tuple[Feed
         if feed.spec.kind is FeedKind.ALL:
             live.append(feed)
             continue
-        by_month: dict[str, list] = defaultdict(list)
-        for article in feed.members:
-            month = month_of(article.published_at)
-            if month < current:
-                by_month[month].append(article)
-        months = sorted(by_month)
+        by_month: dict[tuple[int, int], list] = defaultdict(list)
+        for article in feed.members:  # every article of the site, once per feed: keep this loop lean
+            moment = article.published_at
+            by_month[moment.year, moment.month].append(article)
+        months = [f"{year:04d}-{month:02d}" for year, month in sorted(by_month)]
+        grouped = [by_month[key] for key in sorted(by_month)]
+        while months and months[-1] >= current:
+            months.pop()  # the current month is not archived yet
+            grouped.pop()
+        spec, paths = feed.spec, [archive_path(feed, month) for month in months]
         pages = []
         for index, month in enumerate(months):
-            entries = tuple(by_month[month])
-            spec = dataclasses.replace(feed.spec, path=archive_path(feed, month), archive=month)
+            entries = tuple(grouped[index])
+            page = FeedSpec(spec.kind, spec.key, spec.name, spec.slug, paths[index], spec.logo, month)
             pages.append(Feed(
-                spec, entries, entries[0].published_at, entries,
-                prev_archive=archive_path(feed, months[index - 1]) if index else None,
-                next_archive=archive_path(feed, months[index + 1]) if index + 1 < len(months) else None,
-                current=feed.spec.path,
+                page, entries, entries[0].published_at, entries,
+                prev_archive=paths[index - 1] if index else None,
+                next_archive=paths[index + 1] if index + 1 < len(months) else None,
+                current=spec.path,
             ))
         archives.extend(reversed(pages))
         live.append(dataclasses.replace(feed, prev_archive=pages[-1].spec.path) if pages else feed)
