@@ -62,7 +62,7 @@ class Decoder:
     def decode(self, blob: bytes, path: str) -> ParseResult:
         """The result for the file now at ``path`` (a cached result does not depend on where it was)."""
         try:
-            problems, digest, fields = json.loads(blob)
+            problems, digest, fields = _parse_json(blob.decode("utf-8"))
             result = ParseResult(
                 path,
                 self._article(path, fields, digest) if fields is not None else None,
@@ -75,43 +75,56 @@ class Decoder:
             raise CodecError("unreadable cached result: bad header")
         return result
 
+    # The two methods below run once per article and once per related item of a
+    # whole corpus on every start: checks are inlined rather than called.
+
     def _article(self, path: str, fields: list[Any], digest: str) -> Article:
         (url, title, published_at, provider, published, excerpt, kind, topics, images, featured, related,
          original_url, quality) = fields
+        if not (type(url) is str and type(title) is str and type(excerpt) is str and type(featured) is str
+                and type(digest) is str and (original_url is None or type(original_url) is str)):
+            raise TypeError("expected text")
+        related_item = self._related
         return Article(
             path=path,
-            url=_text(url),
-            title=_text(title),
+            url=url,
+            title=title,
             published_at=_moment(published_at),
             provider=self._provider(provider),
             published=bool(published),
-            excerpt=_text(excerpt),
+            excerpt=excerpt,
             kind=Kind(kind),
             topics=tuple(sys.intern(_text(t)) for t in topics),
             images=tuple(_image_of(i) for i in images),
-            featured_html=_text(featured),
-            related=tuple(self._related(item) for item in related),
-            original_url=original_url if original_url is None else _text(original_url),
+            featured_html=featured,
+            related=tuple([related_item(item) for item in related]),
+            original_url=original_url,
             quality=quality if quality is None or type(quality) is int else None,
-            digest=_text(digest),
+            digest=digest,
         )
 
     def _related(self, fields: list[Any]) -> Related:
         title, url, moment, provider = fields
-        return Related(
-            _text(title), _text(url), None if moment is None else _moment(moment),
-            None if provider is None else self._provider(provider),
-        )
+        if type(title) is not str or type(url) is not str:
+            raise TypeError("expected text")
+        if moment is not None:
+            if type(moment) is not int:
+                raise TypeError("expected a timestamp")
+            moment = EPOCH + moment * _MICRO
+        return Related(title, url, moment, None if provider is None else self._provider(provider))
 
     def _provider(self, fields: list[Any]) -> Provider:
         name, domain, logo = fields
-        key = (name, domain, None if logo is None else tuple(logo))
+        key = (name, domain) if logo is None else (name, domain, *logo)
         known = self._providers.get(key)
         if known is None:
             known = self._providers[key] = Provider(
                 sys.intern(_text(name)), sys.intern(_text(domain)), _image_of(logo) if logo else None
             )
         return known
+
+
+_parse_json = json.JSONDecoder().decode  # on text: skips json.loads' encoding detection per blob
 
 
 def _text(value: Any) -> str:

@@ -1,0 +1,75 @@
+"""The cache's encoding of parse results: exact round trips, and damage refused, never trusted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from feedpub.codec import CodecError, Decoder, encode
+from feedpub.corpus import discover, read_file
+
+from .conftest import SEEDS
+
+
+def _results(root: Path) -> list:
+    return [read_file(root, rel, 8 << 20) for rel in discover(root)]
+
+
+@pytest.mark.parametrize("which", ["seeds", "corpus"])
+def test_every_result_survives_a_round_trip(which: str, corpus_dir: Path) -> None:
+    root = SEEDS if which == "seeds" else corpus_dir
+    decoder = Decoder()
+    for result in _results(root):
+        back = decoder.decode(encode(result), result.path)
+        assert back == result, result.path
+        if result.article is not None:
+            assert back.article.related == result.article.related
+            assert back.article.published_at.utcoffset() == result.article.published_at.utcoffset()
+
+
+def test_providers_are_shared_between_results(corpus_dir: Path) -> None:
+    decoder = Decoder()
+    decoded = [decoder.decode(encode(r), r.path) for r in _results(corpus_dir) if r.article is not None]
+    providers = [r.article.provider for r in decoded] + [
+        item.provider for r in decoded for item in r.article.related if item.provider is not None]
+    by_value: dict = {}
+    for provider in providers:
+        by_value.setdefault(provider, []).append(provider)
+    assert max(len(same) for same in by_value.values()) >= 2
+    assert all(p is same[0] for same in by_value.values() for p in same)  # equal providers: one object
+
+
+def _damaged(slot: int, value: object) -> bytes:
+    result = next(r for r in _results(SEEDS) if r.article is not None and r.article.related)
+    body = json.loads(encode(result))
+    body[2][slot] = value
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize("slot, value", [
+    (0, 42),  # url
+    (1, None),  # title
+    (2, "2020-01-01"),  # date as text
+    (3, ["name", 7, None]),  # provider domain not text
+    (5, ["list"]),  # excerpt
+    (6, "podcast"),  # unknown kind
+    (7, "AI"),  # topics as a string is fine for iteration but each must be text
+    (10, [[1, 2, 3, 4]]),  # related item with wrong types
+    (10, [["t", "u", 1.5, None]]),  # related date not an integer
+    (3, ["n", "d", [{"nested": 1}, None, None, None]]),  # unhashable logo
+])
+def test_damaged_results_are_refused(slot: int, value: object) -> None:
+    blob = _damaged(slot, value)
+    if slot == 7:
+        Decoder().decode(blob, "x.md")  # "AI" iterates as one-letter texts: shape-valid, and harmless
+        return
+    with pytest.raises(CodecError):
+        Decoder().decode(blob, "x.md")
+
+
+@pytest.mark.parametrize("blob", [b"", b"{}", b"[1,2]", b"\xff\xfe", b"[[], 3, null]", b'[[[1, "error"]], "d", null]'])
+def test_garbage_is_refused(blob: bytes) -> None:
+    with pytest.raises(CodecError):
+        Decoder().decode(blob, "x.md")
