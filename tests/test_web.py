@@ -105,6 +105,8 @@ def test_gzip_is_negotiated_with_its_own_etag(client: FlaskClient) -> None:
     assert "Content-Encoding" not in plain.headers
     again = client.get("/feeds/all.xml", headers={"Accept-Encoding": "gzip", "If-None-Match": packed.headers["ETag"]})
     assert again.status_code == 304
+    shouted = client.get("/feeds/all.xml", headers={"Accept-Encoding": "GZIP"})  # tokens are case-insensitive
+    assert shouted.headers["Content-Encoding"] == "gzip" and shouted.data == packed.data
     refused = client.get("/feeds/all.xml", headers={"Accept-Encoding": "gzip;q=0"})
     assert "Content-Encoding" not in refused.headers
 

@@ -38,7 +38,7 @@ def feed(name: str) -> Response:
     if prepared is None:
         return _not_found()
     found = snapshot.site.feed_and_format(name)
-    if found is not None and request.args:
+    if found is not None and request.query_string and request.args:
         try:
             filters = parse_filters(request.args, current.settings.max_items)
         except FilterError as exc:
@@ -47,7 +47,7 @@ def feed(name: str) -> Response:
             prepared = _filtered(snapshot, name, found, filters, current)
     # A month's archive is settled once the month is over (RFC 5005): let caches keep it.
     max_age = ARCHIVE_MAX_AGE if "/archive/" in name else current.settings.max_age
-    response = _send(prepared, max_age)
+    response = _send(current, prepared, max_age)
     hub = current.settings.websub_hub
     if hub and found is not None and found[1].name != "html":
         # WebSub discovery in HTTP as well as in the document (W3C WebSub, section 4).
@@ -121,13 +121,14 @@ def _cached(snapshot: Snapshot, key: tuple[str, object], make: Callable[[], Prep
     return prepared
 
 
-def _send(prepared: Prepared, max_age: int) -> Response:
-    if request.accept_encodings["gzip"] > 0:
+def _send(current: FeedState, prepared: Prepared, max_age: int) -> Response:
+    environ = request.environ
+    if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "").lower() and request.accept_encodings["gzip"] > 0:
         body, headers = prepared.gzipped, prepared.gzip_headers
     else:
-        body, headers = state().plain.get(prepared), prepared.plain_headers
-    response = current_app.response_class(body, headers=[*headers, cache_control(max_age)])
-    return response.make_conditional(request)
+        body, headers = current.plain.get(prepared), prepared.plain_headers
+    response = Response(body, headers=[*headers, cache_control(max_age)])
+    return response.make_conditional(environ)
 
 
 @bp.app_errorhandler(404)
