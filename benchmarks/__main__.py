@@ -553,8 +553,8 @@ def details(n: int, r: dict[str, Any], d: dict[str, Any]) -> str:
                      "(nginx keeps connections alive); wrk and the servers share the same 2 cores.")
         idle = sv["feedpub"].get("idle_cpu_share", {})
         if idle:
-            out.append("- Idle CPU of each feedpub worker before wrk (its reload watcher scanning the seeds "
-                       "directory every 2 s): " + ", ".join(f"{v * 100:.0f}%" for v in idle.values())
+            out.append("- Idle CPU of each feedpub worker before wrk (its reload watcher: a full scan of the seeds "
+                       "directory on its first round and every 30 s, otherwise asleep until inotify reports a change): " + ", ".join(f"{v * 100:.0f}%" for v in idle.values())
                        + " of a core; bare Flask workers: "
                        + ", ".join(f"{v * 100:.0f}%" for v in sv["bare"].get("idle_cpu_share", {}).values()) + ".")
         if "feedpub_idle_watcher" in sv:
@@ -717,9 +717,9 @@ def profiles(n: int, r: dict[str, Any], d: dict[str, Any]) -> str:
             table_rows = "\n".join(f"| {k} | {v:,.0f} µs |" for k, v in req.items())
             text += (f"\n\nRequests without the network (Flask test client, same process; the test client's own "
                      f"cost is in both):\n\n| request | time per request |\n|---|---|\n{table_rows}\n\n"
-                     f"The reload watcher's idle tick (`FeedState.reload()` with nothing changed, a full scan of the "
-                     f"seeds directory) takes {median(p['idle_tick_seconds']):.2f} s, holding the GIL, every "
-                     f"{p['reload_interval']:g} s in each worker. cProfile of 200s for `/feeds/all.xml`, by cumulative "
+                     f"A full scan with nothing changed (`FeedState.reload()`: what the watcher does every 30 s, "
+                     f"and every {p['reload_interval']:g} s where the file system sends no events) takes "
+                     f"{median(p['idle_tick_seconds']):.2f} s, holding the GIL. cProfile of 200s for `/feeds/all.xml`, by cumulative "
                      f"time:\n\n```\n{p['request_profile']}\n```")
         if "reload" in p:
             rl = p["reload"]

@@ -548,3 +548,13 @@ def test_a_symlinked_directory_leading_outside_is_not_written_through(runner: Cl
     result = runner.invoke(main, ["build", "--seeds", str(seeds), "--out", str(out)])
     assert result.exit_code != 0 and "refusing to write outside" in str(result.exception)
     assert list(elsewhere.iterdir()) == []
+
+
+def test_an_output_deleted_by_hand_is_written_again(runner: CliRunner, seeds: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    build(runner, seeds, out)
+    original = (out / "providers" / "wired.com.atom").read_bytes()
+    (out / "providers" / "wired.com.atom").unlink()
+    result = build(runner, seeds, out)
+    assert summary_counts(result.stdout)["written"] == 1
+    assert (out / "providers" / "wired.com.atom").read_bytes() == original

@@ -151,14 +151,35 @@ class OutputMemo:
         self.out_dir = out_dir
         feeds = _manifest(out_dir).get("feeds")
         self.fingerprints: dict[str, str] = feeds if isinstance(feeds, dict) else {}
+        self._present: set[str] | None = None
 
     def bodies(self, spec: FeedSpec, fingerprint: str,
                formats: Sequence[Format]) -> Mapping[str, bytes | None] | None:
         if self.fingerprints.get(spec.path) != fingerprint:
             return None
-        if not all((self.out_dir / fmt.output_name(spec)).is_file() for fmt in formats):
-            return None
+        if self._present is None:
+            self._present = _files_under(self.out_dir)  # one walk, not a stat per output
+        if not all(fmt.output_name(spec) in self._present for fmt in formats):
+            return None  # deleted by hand since: render it again
         return dict.fromkeys((fmt.name for fmt in formats), None)  # on disk already: not even read
+
+
+def _files_under(root: Path) -> set[str]:
+    """Relative POSIX paths of the regular files under ``root`` (links not followed)."""
+    found: set[str] = set()
+    pending = [("", os.fspath(root))]
+    while pending:
+        prefix, directory = pending.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                pending.append((f"{prefix}{entry.name}/", entry.path))
+            elif entry.is_file(follow_symlinks=False):
+                found.add(prefix + entry.name)
+    return found
 
 
 def _write_manifest(out_dir: Path, names: list[str], fingerprints: Mapping[str, str] | None = None) -> None:
