@@ -319,3 +319,27 @@ def test_without_a_plain_cache_every_request_still_gets_the_body(seeds: Path) ->
     assert first.data == second.data and b"<rss" in first.data
     assert app.extensions["feedpub"].plain.held == 0
     assert client.get("/feeds/ai.xml", headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+
+
+def test_the_development_server_sends_one_date_header(seeds: Path) -> None:
+    import http.client
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, create_app({"TESTING": True, "seeds_dir": str(seeds)}))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        for headers in ({}, {"Accept-Encoding": "gzip"}):
+            connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=10)
+            connection.request("GET", "/feeds/ai.xml", headers=headers)
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 200
+            dates = [value for name, value in response.getheaders() if name.lower() == "date"]
+            assert len(dates) == 1, response.getheaders()
+            connection.close()
+    finally:
+        server.shutdown()
+        thread.join(5)

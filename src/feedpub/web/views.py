@@ -128,7 +128,12 @@ def _send(current: FeedState, prepared: Prepared, max_age: int) -> Response:
     else:
         body, headers = current.plain.get(prepared), prepared.plain_headers
     response = Response(body, headers=[*headers, cache_control(max_age)])
-    return response.make_conditional(environ)
+    response.make_conditional(environ)
+    if environ.get("SERVER_SOFTWARE", "").startswith("Werkzeug/"):
+        # make_conditional adds a Date header and werkzeug's development server (`feedpub serve`)
+        # always writes its own: one must go (pallets/werkzeug#2500). gunicorn merges them itself.
+        del response.headers["Date"]
+    return response
 
 
 @bp.app_errorhandler(404)
