@@ -3,6 +3,9 @@
 Requests read one immutable :class:`Snapshot`; a reload builds the next one off
 to the side (re-parsing only changed files, re-rendering only changed feeds)
 and swaps the reference, so a request sees the old or the new site, never a mix.
+Each output is compressed as it is rendered and kept only in that form
+(:mod:`feedpub.web.store`). A watcher thread per process reloads when the file
+system reports a change, looking only at the files it names.
 """
 
 from __future__ import annotations
@@ -29,9 +32,9 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
+from ..feeds import FeedSpec
 from ..loader import CorpusLoader, SeedsUnavailable
 from ..settings import Settings
-from ..feeds import FeedSpec
 from ..site import Format, Output, Site, render_site
 from ..websub import Ledger, Publisher
 from .store import PlainBodies, Prepared, prepare
