@@ -119,7 +119,11 @@ class Settings:
         "--max-age",
     )
     reload_interval: float = _setting(
-        2.0, "Seconds between checks of the seeds directory by the server.", _positive_float, "--reload-interval"
+        2.0,
+        "Longest delay before the server sees a change to the seeds directory: with file-system events it"
+        " reloads at once, without them it scans this often.",
+        _positive_float,
+        "--reload-interval",
     )
     identity_cache_mb: int = _setting(
         64,
