@@ -976,3 +976,16 @@ def test_corpus_renders_with_every_item(corpus_site: tuple[Path, Site]) -> None:
     assert len(jfeed(site, "all.json")["items"]) == len(site.corpus.articles)
     assert len(parsed(site, "all.atom").entries) == len(site.corpus.articles)
     assert re.fullmatch(r"\d+", str(len(site.corpus.articles)))
+
+
+@pytest.mark.parametrize("size", [1, 7])
+def test_a_bounded_entry_html_cache_gives_the_same_bytes(corpus_dir: Path, size: int) -> None:
+    from feedpub.site import render_site
+
+    corpus = load(corpus_dir, 8 << 20)
+    settings = Settings.load({"seeds_dir": str(corpus_dir)})
+    everything = render_site(corpus, settings)
+    bounded = render_site(corpus, settings, html_cache_size=size)
+    assert bounded.outputs.keys() == everything.outputs.keys()
+    for name, output in everything.outputs.items():
+        assert bounded.outputs[name].body == output.body, name

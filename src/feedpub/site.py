@@ -9,6 +9,7 @@ rendered again.
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -112,14 +113,25 @@ def body_version(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()[:32]
 
 
-def site_context(settings: Settings) -> SiteContext:
-    """A context whose entry HTML is made once per article."""
-    html_cache: dict[str, str] = {}
+def site_context(settings: Settings, html_cache_size: int | None = None) -> SiteContext:
+    """A context whose entry HTML is made once per article.
+
+    With ``html_cache_size`` only that many recent articles' HTML is kept (least
+    recently used first out): the server renders each article's entry in about
+    one feed (four formats), and keeping every one would hold some 3 KiB per
+    article at the peak of a start. The static build keeps them all: its
+    archive pages use each article again in every topic and provider.
+    """
+    html_cache: OrderedDict[str, str] = OrderedDict()
 
     def html(article: Article) -> str:
         cached = html_cache.get(article.url)
         if cached is None:
             cached = html_cache[article.url] = entry_html(article, settings.site_url)
+            if html_cache_size is not None and len(html_cache) > html_cache_size:
+                html_cache.popitem(last=False)
+        elif html_cache_size is not None:
+            html_cache.move_to_end(article.url)
         return cached
 
     return SiteContext(settings, html)
@@ -159,16 +171,18 @@ def _keep_all(name: str, output: Output) -> Output:
 
 
 def render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None, *,
-                render_archives: bool = True, store: Callable[[str, Output], Output] = _keep_all) -> Site:
+                render_archives: bool = True, store: Callable[[str, Output], Output] = _keep_all,
+                html_cache_size: int | None = None) -> Site:
     """Render every feed; take the bytes of feeds whose fingerprint ``previous`` already has.
 
     Without ``render_archives`` (the server) archive pages are only listed in
     ``Site.deferred``, to be rendered by the same code when first asked for.
     Each output with bytes goes through ``store`` as soon as it is made, and the
     site keeps what that returns: the server compresses it there and keeps no
-    plain copy, so a whole site never sits in memory uncompressed.
+    plain copy, so a whole site never sits in memory uncompressed; ``html_cache_size``
+    bounds the entry HTML kept meanwhile (see :func:`site_context`).
     """
-    ctx = site_context(settings)
+    ctx = site_context(settings, html_cache_size)
     feeds, notes = plan(corpus, settings.max_items)
     outputs: dict[str, Output] = {}
     fingerprints: dict[str, str] = {}

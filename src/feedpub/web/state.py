@@ -40,6 +40,7 @@ from ..websub import Ledger, Publisher
 from .store import PlainBodies, Prepared, prepare
 
 log = logging.getLogger("feedpub.server")
+ENTRY_HTML_CACHE = 4096  # articles whose entry HTML a render keeps: the newest ones recur across feeds
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ class FeedState:
             return Output(b"", output.mimetype, output.last_modified)  # the plain body is not kept
 
         site = render_site(corpus, self.settings, _Unchanged(previous) if previous else None,
-                           render_archives=False, store=store)
+                           render_archives=False, store=store, html_cache_size=ENTRY_HTML_CACHE)
         old = previous.prepared if previous else {}
         prepared = {}
         for name, output in site.outputs.items():
