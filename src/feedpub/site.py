@@ -64,7 +64,8 @@ class Output:
     body: bytes
     mimetype: str
     last_modified: datetime
-    kept: bool = field(default=False, compare=False)  # already on disk, unchanged: body not loaded (builds)
+    # The bytes are held elsewhere and not here: on disk from an earlier build, or compressed by the server.
+    kept: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,12 @@ class Site:
     def get(self, path: str) -> Output | None:
         return self.outputs.get(path)
 
-    def bodies(self, spec: FeedSpec, fingerprint: str, formats: Sequence[Format]) -> dict[str, bytes] | None:
+    def bodies(self, spec: FeedSpec, fingerprint: str, formats: Sequence[Format]) -> dict[str, bytes | None] | None:
+        """This site as the next render's memo (see :class:`Memo`)."""
         if self.fingerprints.get(spec.path) != fingerprint:
             return None
-        return {fmt.name: self.outputs[fmt.output_name(spec)].body for fmt in formats}
+        outputs = [self.outputs[fmt.output_name(spec)] for fmt in formats]
+        return {fmt.name: None if output.kept else output.body for fmt, output in zip(formats, outputs)}
 
     def feed_urls(self, names: Iterable[str], version: Callable[[str], str] | None = None) -> dict[str, str]:
         """The absolute URL and a version (by default the body hash) of each feed among ``names``.
@@ -149,8 +152,9 @@ class Memo(Protocol):
                formats: Sequence[Format]) -> Mapping[str, bytes | None] | None:
         """The bytes of each format (by name) of a feed if it was rendered with ``fingerprint``.
 
-        ``None`` for a format means "already written, unchanged": the output is
-        kept where it is without being loaded (the static build's case).
+        ``None`` for a format means "unchanged, and held elsewhere": the output is
+        kept where it is without being loaded (a file on disk, or the server's
+        compressed copy).
         """
 
 

@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,10 +32,9 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
-from ..feeds import FeedSpec
 from ..loader import CorpusLoader, SeedsUnavailable
 from ..settings import Settings
-from ..site import Format, Output, Site, render_site
+from ..site import Output, Site, render_site
 from ..websub import Ledger, Publisher
 from .store import PlainBodies, Prepared, prepare
 
@@ -49,20 +48,6 @@ class Snapshot:
     prepared: dict[str, Prepared]
     loaded_at: datetime
     filtered: dict[tuple[str, object], Prepared] = field(default_factory=dict)  # made on demand, per query
-
-
-class _Unchanged:
-    """The previous snapshot as a render memo: a feed with the same fingerprint keeps its prepared outputs."""
-
-    def __init__(self, snapshot: Snapshot) -> None:
-        self.snapshot = snapshot
-
-    def bodies(self, spec: FeedSpec, fingerprint: str, formats: Sequence[Format]) -> dict[str, bytes | None] | None:
-        if self.snapshot.site.fingerprints.get(spec.path) != fingerprint:
-            return None
-        if any(fmt.output_name(spec) not in self.snapshot.prepared for fmt in formats):
-            return None
-        return {fmt.name: None for fmt in formats}
 
 
 def _publisher(settings: Settings) -> Publisher | None:
@@ -107,20 +92,17 @@ class FeedState:
 
         def store(name: str, output: Output) -> Output:
             fresh[name] = prepare(output)
-            return Output(b"", output.mimetype, output.last_modified)  # the plain body is not kept
+            return Output(b"", output.mimetype, output.last_modified, kept=True)  # held compressed, not plain
 
-        site = render_site(corpus, self.settings, _Unchanged(previous) if previous else None,
+        site = render_site(corpus, self.settings, previous.site if previous else None,
                            render_archives=False, store=store, html_cache_size=ENTRY_HTML_CACHE)
         old = previous.prepared if previous else {}
         prepared = {}
-        for name, output in site.outputs.items():
-            if output.kept:
-                prepared[name] = old[name]
-                continue
-            new, known = fresh[name], old.get(name)
-            same = (known is not None and known.etag == new.etag and known.mimetype == new.mimetype
-                    and known.last_modified == new.last_modified)
-            prepared[name] = known if same else new  # unchanged bytes keep their object, so nothing is announced
+        for name in site.outputs:
+            new, known = fresh.get(name), old.get(name)
+            # Unchanged bytes keep their object, so nothing is announced for them.
+            same = new is None or (known is not None and known.plain_headers == new.plain_headers)
+            prepared[name] = known if same else new
         return Snapshot(site, prepared, datetime.now(timezone.utc))
 
     def reload(self, paths: Collection[str] | None = None) -> bool:
