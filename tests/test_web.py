@@ -321,25 +321,33 @@ def test_without_a_plain_cache_every_request_still_gets_the_body(seeds: Path) ->
     assert client.get("/feeds/ai.xml", headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
 
 
-def test_the_development_server_sends_one_date_header(seeds: Path) -> None:
+def test_feedpub_serve_sends_one_date_header(seeds: Path) -> None:
     import http.client
-    import threading
+    import subprocess
+    import sys
 
-    from werkzeug.serving import make_server
+    from .test_gunicorn import fetch, free_port, wait_for
 
-    server = make_server("127.0.0.1", 0, create_app({"TESTING": True, "seeds_dir": str(seeds)}))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "feedpub", "serve", "--seeds", str(seeds), "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for headers in ({}, {"Accept-Encoding": "gzip"}):
-            connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=10)
-            connection.request("GET", "/feeds/ai.xml", headers=headers)
+        def answers() -> bool:
+            try:
+                return fetch(f"http://127.0.0.1:{port}/healthz")[0] == 200
+            except OSError:
+                return False
+
+        wait_for(answers, 30, "feedpub serve to listen")
+        for path, headers in (("/feeds/ai.xml", {}), ("/feeds/ai.xml", {"Accept-Encoding": "gzip"}),
+                              ("/healthz", {}), ("/feeds/nope.xml", {})):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request("GET", path, headers=headers)
             response = connection.getresponse()
             response.read()
-            assert response.status == 200
             dates = [value for name, value in response.getheaders() if name.lower() == "date"]
-            assert len(dates) == 1, response.getheaders()
+            assert len(dates) == 1, (path, response.getheaders())
             connection.close()
     finally:
-        server.shutdown()
-        thread.join(5)
+        server.terminate()
+        server.wait(10)

@@ -155,7 +155,7 @@ def check(**options: Any) -> None:
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 def serve(host: str, port: int, **options: Any) -> None:
     """Serve the feeds with the development server (use gunicorn in production)."""
-    from .web import create_app
+    from .web import create_app, for_development_server
 
     settings = _settings(options)
     try:
@@ -163,7 +163,7 @@ def serve(host: str, port: int, **options: Any) -> None:
     except SeedsUnavailable as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(f"Serving {settings.seeds_dir} on http://{host}:{port}/ (feeds under /feeds/)", err=True)
-    app.run(host=host, port=port, threaded=True)
+    for_development_server(app).run(host=host, port=port, threaded=True)
 
 
 @main.command("settings")

@@ -42,4 +42,23 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-__all__ = ["create_app", "EXTENSION"]
+def for_development_server(app: Flask) -> Flask:
+    """``app`` without the ``Date`` header it sets, for werkzeug's development server.
+
+    That server (``feedpub serve``) always writes a ``Date`` of its own, so the
+    one ``make_conditional`` adds would be a second (pallets/werkzeug#2500).
+    gunicorn and other WSGI servers keep one Date themselves: they get the app as is.
+    """
+    inner = app.wsgi_app
+
+    def wsgi_app(environ: Any, start_response: Any) -> Any:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            return start_response(status, [(k, v) for k, v in headers if k.lower() != "date"], exc_info)
+
+        return inner(environ, start)
+
+    app.wsgi_app = wsgi_app  # type: ignore[method-assign]
+    return app
+
+
+__all__ = ["create_app", "for_development_server", "EXTENSION"]

@@ -42,10 +42,6 @@ class Prepared:
     plain_headers: Headers
     gzip_headers: Headers
 
-    @property
-    def gzip_etag(self) -> str:
-        return self.etag + "-gzip"
-
 
 def prepare(output: Output) -> Prepared:
     compressed = gzip.compress(output.body, compresslevel=9, mtime=0)

@@ -122,18 +122,12 @@ def _cached(snapshot: Snapshot, key: tuple[str, object], make: Callable[[], Prep
 
 
 def _send(current: FeedState, prepared: Prepared, max_age: int) -> Response:
-    environ = request.environ
-    if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "").lower() and request.accept_encodings["gzip"] > 0:
+    if request.accept_encodings["gzip"] > 0:
         body, headers = prepared.gzipped, prepared.gzip_headers
     else:
         body, headers = current.plain.get(prepared), prepared.plain_headers
     response = Response(body, headers=[*headers, cache_control(max_age)])
-    response.make_conditional(environ)
-    if environ.get("SERVER_SOFTWARE", "").startswith("Werkzeug/"):
-        # make_conditional adds a Date header and werkzeug's development server (`feedpub serve`)
-        # always writes its own: one must go (pallets/werkzeug#2500). gunicorn merges them itself.
-        del response.headers["Date"]
-    return response
+    return response.make_conditional(request.environ)
 
 
 @bp.app_errorhandler(404)
