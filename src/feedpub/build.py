@@ -20,6 +20,7 @@ from typing import Any
 
 from .feeds import FeedSpec
 from .site import Format, Site
+from .tree import walk
 
 MANIFEST = ".feedpub-manifest.json"
 TMP_SUFFIX = ".feedpub-tmp"
@@ -124,11 +125,11 @@ def _atomic_write(path: Path, body: bytes) -> None:
 
 def _remove_leftovers(root: Path, everywhere: bool) -> None:
     """Delete temporary files a killed build left behind (only names this module makes)."""
-    walk = os.walk(root) if everywhere else [(str(root), [], os.listdir(root))]
-    for directory, _dirs, files in walk:
-        for name in files:
-            if _LEFTOVER.match(name):
-                os.unlink(os.path.join(directory, name))
+    paths = ([entry.path for _, entry in walk(root)] if everywhere
+             else [os.path.join(root, name) for name in os.listdir(root)])
+    for path in paths:
+        if _LEFTOVER.match(os.path.basename(path)):
+            os.unlink(path)
 
 
 def _manifest(out_dir: Path) -> dict[str, Any]:
@@ -166,20 +167,7 @@ class OutputMemo:
 
 def _files_under(root: Path) -> set[str]:
     """Relative POSIX paths of the regular files under ``root`` (links not followed)."""
-    found: set[str] = set()
-    pending = [("", os.fspath(root))]
-    while pending:
-        prefix, directory = pending.pop()
-        try:
-            entries = list(os.scandir(directory))
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                pending.append((f"{prefix}{entry.name}/", entry.path))
-            elif entry.is_file(follow_symlinks=False):
-                found.add(prefix + entry.name)
-    return found
+    return {rel for rel, entry in walk(root) if entry.is_file(follow_symlinks=False)}
 
 
 def _write_manifest(out_dir: Path, names: list[str], fingerprints: Mapping[str, str] | None = None) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .model import Article, Problem, Provider
 from .parse import ParseResult, parse_bytes
+from .tree import walk
 
 SUFFIXES = frozenset({".md", ".markdown", ".txt"})
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -56,32 +57,17 @@ def scan(root: Path) -> dict[str, tuple[int, int]]:
     """
     found: dict[str, tuple[int, int]] = {}
     real_root = os.path.realpath(root)
-    pending = [("", os.fspath(root))]
-    while pending:
-        prefix, directory = pending.pop()
-        try:
-            entries = list(os.scandir(directory))
-        except OSError:
+    for rel, entry in walk(root, skip=_hidden):
+        if not _article_name(entry.name):
             continue
-        for entry in entries:
-            name = entry.name
-            if name.startswith("."):
+        try:
+            if entry.is_symlink() and _leaves(real_root, entry.path):
                 continue
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    pending.append((f"{prefix}{name}/", entry.path))
-                    continue
-                if os.path.splitext(name)[1].lower() not in SUFFIXES:
-                    continue
-                if entry.is_symlink():
-                    real = os.path.realpath(entry.path)
-                    if os.path.commonpath([real_root, real]) != real_root:
-                        continue  # a link that leaves the seeds directory is never read
-                info = entry.stat()
-            except OSError:
-                continue  # gone while we looked, or unreadable: not there
+            info = entry.stat()
             if entry.is_file():
-                found[prefix + name] = (info.st_size, info.st_mtime_ns)
+                found[rel] = (info.st_size, info.st_mtime_ns)
+        except OSError:
+            continue  # gone while we looked, or unreadable: not there
     return found
 
 
@@ -89,9 +75,8 @@ def rescan(root: Path, known: Mapping[str, tuple[int, int]], paths: Iterable[str
     """``known`` (a previous :func:`scan`) brought up to date for the files at ``paths`` only.
 
     For a reload after a file-system event: stating a handful of files instead
-    of every file. The rules are :func:`scan`'s: no hidden names, no linked
-    directories, the article suffixes, and links only when they stay inside.
-    Returned in path order, as :func:`scan`'s result is used.
+    of every file, by :func:`scan`'s rules. Returned in path order, as
+    :func:`scan`'s result is used.
     """
     stamps = dict(known)
     real_root = os.path.realpath(root)
@@ -110,11 +95,22 @@ def rescan(root: Path, known: Mapping[str, tuple[int, int]], paths: Iterable[str
     return dict(sorted(stamps.items())) if added else stamps
 
 
+def _hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def _article_name(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in SUFFIXES
+
+
+def _leaves(real_root: str, path: str) -> bool:
+    """A link that leads out of the seeds directory is never read."""
+    return os.path.commonpath([real_root, os.path.realpath(path)]) != real_root
+
+
 def _stamp_one(root: Path, rel: str, real_root: str) -> tuple[int, int] | None:
     parts = rel.split("/")
-    if any(part.startswith(".") or not part for part in parts):
-        return None
-    if os.path.splitext(parts[-1])[1].lower() not in SUFFIXES:
+    if any(_hidden(part) or not part for part in parts) or not _article_name(parts[-1]):
         return None
     try:
         directory = os.fspath(root)
@@ -123,10 +119,8 @@ def _stamp_one(root: Path, rel: str, real_root: str) -> tuple[int, int] | None:
             if os.path.islink(directory) or not os.path.isdir(directory):
                 return None
         target = os.path.join(directory, parts[-1])
-        if os.path.islink(target):
-            real = os.path.realpath(target)
-            if os.path.commonpath([real_root, real]) != real_root:
-                return None
+        if os.path.islink(target) and _leaves(real_root, target):
+            return None
         info = os.stat(target)
     except OSError:
         return None

@@ -68,16 +68,18 @@ class CorpusLoader:
 
     def scan(self) -> dict[str, Stamp]:
         """Every article file with its (size, mtime_ns), in path order: what ``load`` would look at."""
-        if not self.root.is_dir() or not os.access(self.root, os.R_OK | os.X_OK):
-            raise SeedsUnavailable(f"seeds directory {self.root} is missing or unreadable")
+        self._require_root()
         stamps = scan(self.root)
         return {rel: stamps[rel] for rel in sorted(stamps)}
 
     def rescan(self, stamps: dict[str, Stamp], paths: Iterable[str]) -> dict[str, Stamp]:
         """``stamps`` (a previous :meth:`scan`) updated for the files at ``paths`` only (file-system events)."""
+        self._require_root()
+        return rescan(self.root, stamps, paths)
+
+    def _require_root(self) -> None:
         if not self.root.is_dir() or not os.access(self.root, os.R_OK | os.X_OK):
             raise SeedsUnavailable(f"seeds directory {self.root} is missing or unreadable")
-        return rescan(self.root, stamps, paths)
 
     def load(self, progress: Progress | None = None, stamps: dict[str, Stamp] | None = None) -> Corpus:
         """The corpus now; ``stamps`` from a :meth:`scan` just made saves scanning twice."""
