@@ -14,7 +14,7 @@ from lxml import etree
 from hypothesis import given
 from hypothesis import strategies as st
 
-from feedpub.archives import month_of
+from feedpub.archives import month_name
 from feedpub.cli import main
 from feedpub.web import create_app
 
@@ -116,5 +116,5 @@ OFFSETS = st.builds(timezone, st.timedeltas(min_value=-timedelta(hours=23, minut
 
 
 @given(st.datetimes(min_value=datetime(1000, 1, 1), timezones=OFFSETS))
-def test_month_of_is_strftime_year_month(moment: datetime) -> None:
-    assert month_of(moment) == moment.strftime("%Y-%m")
+def test_month_name_is_strftime_year_month(moment: datetime) -> None:
+    assert month_name(moment.year, moment.month) == moment.strftime("%Y-%m")

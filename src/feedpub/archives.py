@@ -18,9 +18,9 @@ from .feeds import Feed, FeedKind, FeedSpec
 HISTORY_NS = "http://purl.org/syndication/history/1.0"
 
 
-def month_of(moment: datetime) -> str:
-    """``YYYY-MM`` (the same as ``strftime("%Y-%m")``, several times faster: it runs per feed member)."""
-    return f"{moment.year:04d}-{moment.month:02d}"
+def month_name(year: int, month: int) -> str:
+    """``YYYY-MM``, as ``strftime("%Y-%m")`` writes it."""
+    return f"{year:04d}-{month:02d}"
 
 
 def archive_path(feed: Feed, month: str) -> str:
@@ -29,7 +29,7 @@ def archive_path(feed: Feed, month: str) -> str:
 
 def with_archives(feeds: tuple[Feed, ...], newest: datetime) -> tuple[tuple[Feed, ...], tuple[Feed, ...]]:
     """The live feeds linked to their newest archive page, and every archive page."""
-    current = month_of(newest)
+    current = (newest.year, newest.month)
     live: list[Feed] = []
     archives: list[Feed] = []
     for feed in feeds:
@@ -40,11 +40,9 @@ def with_archives(feeds: tuple[Feed, ...], newest: datetime) -> tuple[tuple[Feed
         for article in feed.members:  # every article of the site, once per feed: keep this loop lean
             moment = article.published_at
             by_month[moment.year, moment.month].append(article)
-        months = [f"{year:04d}-{month:02d}" for year, month in sorted(by_month)]
-        grouped = [by_month[key] for key in sorted(by_month)]
-        while months and months[-1] >= current:
-            months.pop()  # the current month is not archived yet
-            grouped.pop()
+        keys = sorted(key for key in by_month if key < current)  # the current month is not archived yet
+        months = [month_name(*key) for key in keys]
+        grouped = [by_month[key] for key in keys]
         spec, paths = feed.spec, [archive_path(feed, month) for month in months]
         pages = []
         for index, month in enumerate(months):
