@@ -351,10 +351,8 @@ def profiles(n: int, r: dict[str, Any], d: dict[str, Any]) -> str:
         times = ", ".join(f"{k} {v:.1f} s" for k, v in p["times"].items())
         text = (f"**One server worker in-process ({size}).** `create_app()` stage by stage, RSS in MiB: {stages}. "
                 f"Time: {times}. It keeps {p['outputs']:,} outputs ({_kinds(p['by_kind'])}): "
-                + (f"{p['output_mib']:,.0f} MiB of bodies, held gzip-compressed ({p['gzip_mib']:,.0f} MiB) with up to "
-                   f"{p['plain_cache_mib']:,.0f} MiB of plain copies for clients without gzip"
-                   if "plain_cache_mib" in p else
-                   f"{p['output_mib']:,.0f} MiB of bodies plus {p['gzip_mib']:,.0f} MiB of gzip copies")
+                f"{p['output_mib']:,.0f} MiB of bodies, held gzip-compressed ({p['gzip_mib']:,.0f} MiB) with up to "
+                f"{p['plain_cache_mib']:,.0f} MiB of plain copies for clients without gzip"
                 + (f"; {p['archives']:,} archive feeds are rendered on first request" if p.get("archives") else "")
                 + ".")
         if "loadmem" in pr:
