@@ -55,6 +55,14 @@ def test_events_trigger_a_reload_without_full_scans(seeds: Path, monkeypatch: py
     wait_for(lambda: any(t.startswith("Evented:") for t in _titles(app)), 10, "an event-driven reload")
 
 
+def test_first_request_of_a_process_sees_changes_made_since_the_app_was_built(seeds: Path) -> None:
+    # A gunicorn worker (or a --preload fork) may build its snapshot long before its first
+    # request; that request must not be answered from the old files.
+    app = create_app({"seeds_dir": str(seeds), "reload_interval": 30})
+    _edit(seeds, "Meanwhile")
+    assert any(t.startswith("Meanwhile:") for t in _titles(app))
+
+
 def test_without_events_every_tick_scans(seeds: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(state_module, "_observe", lambda root, flag: None)
     app = create_app({"seeds_dir": str(seeds), "reload_interval": 0.1})

@@ -71,6 +71,7 @@ class FeedState:
         self.healthy = True
         self.error: str | None = None
         self._lock = threading.Lock()
+        self._starting = threading.Lock()
         # A lock held by another thread at fork time would stay held forever in the child.
         os.register_at_fork(after_in_child=self._after_fork)
         self._watcher: threading.Thread | None = None
@@ -142,21 +143,34 @@ class FeedState:
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()
+        self._starting = threading.Lock()
         self._watcher = None
 
     def ensure_watcher(self) -> None:
-        """Start the reload thread in this process (after a fork, again in each worker)."""
+        """Start the reload thread in this process (after a fork, again in each worker).
+
+        The snapshot may be older than this process's first request (built before a
+        fork, or at worker boot long ago), so the first request waits for one full
+        scan, taken after the file-system watch starts so no change falls between.
+        """
         pid = os.getpid()
         if self._watcher_pid == pid and self._watcher is not None and self._watcher.is_alive():
             return
-        with self._lock:
+        with self._starting:
             if self._watcher_pid == pid and self._watcher is not None and self._watcher.is_alive():
                 return
+            events = _Changed()
+            observer = _observe(self.settings.seeds_dir, events)
+            try:
+                self.reload()
+            except Exception:  # the thread's rounds try again
+                log.exception("reload failed; still serving the previous feeds")
             self._watcher_pid = pid
-            self._watcher = threading.Thread(target=self._watch, name="feedpub-reload", daemon=True)
+            self._watcher = threading.Thread(target=self._watch, args=(events, observer),
+                                             name="feedpub-reload", daemon=True)
             self._watcher.start()
 
-    def _watch(self) -> None:
+    def _watch(self, events: _Changed, observer: BaseObserver | None) -> None:
         """Reload as soon as the file system reports a change, and scan fully now and then anyway.
 
         A full scan stats every file and holds the GIL for about 0.5 s per 100,000
@@ -165,9 +179,7 @@ class FeedState:
         Without events (no inotify, NFS, or the seeds directory gone), the
         watcher falls back to a full scan every tick.
         """
-        events = _Changed()
-        observer = _observe(self.settings.seeds_dir, events)
-        last_full = -FULL_SCAN_EVERY  # the first round scans: changes made before the observer started
+        last_full = time.monotonic()  # ensure_watcher scanned just now
         while True:
             listening = observer is not None and observer.is_alive()
             if listening and events.wait(self.settings.reload_interval):
