@@ -9,6 +9,7 @@ import pytest
 
 from feedpub.codec import CodecError, Decoder, encode
 from feedpub.corpus import discover, read_file
+from feedpub.model import Coverage, Related
 
 from .conftest import SEEDS
 
@@ -41,11 +42,18 @@ def test_providers_are_shared_between_results(corpus_dir: Path) -> None:
     assert all(p is same[0] for same in by_value.values() for p in same)  # equal providers: one object
 
 
+RELATED = -1  # the packed related items, after the JSON head
+
+
 def _damaged(slot: int, value: object) -> bytes:
     result = next(r for r in _results(SEEDS) if r.article is not None and r.article.related)
-    body = json.loads(encode(result))
-    body[2][slot] = value
-    return json.dumps(body).encode()
+    head, _, related = encode(result).partition(b"\0")
+    body = json.loads(head)
+    if slot == RELATED:
+        related = json.dumps(value).encode()
+    else:
+        body[2][slot] = value
+    return json.dumps(body).encode() + b"\0" + related
 
 
 @pytest.mark.parametrize("slot, value", [
@@ -56,8 +64,11 @@ def _damaged(slot: int, value: object) -> bytes:
     (5, ["list"]),  # excerpt
     (6, "podcast"),  # unknown kind
     (7, "AI"),  # topics as a string is fine for iteration but each must be text
-    (10, [[1, 2, 3, 4]]),  # related item with wrong types
-    (10, [["t", "u", 1.5, None]]),  # related date not an integer
+    (RELATED, [[1, 2, 3, 4]]),  # related item with wrong types
+    (RELATED, [["t", "u", 1.5, None]]),  # related date not an integer
+    (RELATED, [["t", "u", None, ["name", None, None]]]),  # related provider without a domain
+    (RELATED, [["t", "u", None]]),  # related item too short
+    (RELATED, {"t": "u"}),  # not a list
     (3, ["n", "d", [{"nested": 1}, None, None, None]]),  # unhashable logo
 ])
 def test_damaged_results_are_refused(slot: int, value: object) -> None:
@@ -69,7 +80,19 @@ def test_damaged_results_are_refused(slot: int, value: object) -> None:
         Decoder().decode(blob, "x.md")
 
 
-@pytest.mark.parametrize("blob", [b"", b"{}", b"[1,2]", b"\xff\xfe", b"[[], 3, null]", b'[[[1, "error"]], "d", null]'])
+def test_packed_related_items_unpack_to_what_was_parsed(corpus_dir: Path) -> None:
+    results = [r for r in _results(SEEDS) + _results(corpus_dir) if r.article is not None and r.article.related]
+    assert results
+    for result in results:
+        related = result.article.related
+        items = tuple(related)
+        assert all(isinstance(item, Related) for item in items)
+        assert len(related) == len(items) and related[0] == items[0] and related == items
+        assert Coverage.of(items) == related  # packing is deterministic
+        assert len(related.packed) < sum(len(i.title) + len(i.url) for i in items) + 80 * len(items)
+
+
+@pytest.mark.parametrize("blob", [b"", b"{}", b"[1,2]", b"\xff\xfe", b"[[], 3, null]", b'[[[1, "error"]], "d", null]', b'[[], "d", null]'])
 def test_garbage_is_refused(blob: bytes) -> None:
     with pytest.raises(CodecError):
         Decoder().decode(blob, "x.md")

@@ -7,10 +7,13 @@ URLs are dropped at parse time so they can never leak into an output, and a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+import functools
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import FrozenInstanceError, dataclass
+from datetime import datetime, timedelta, timezone
 from enum import Enum
-from typing import Literal
+from typing import Any, Literal, overload
 
 Severity = Literal["error", "warning"]
 
@@ -63,6 +66,131 @@ class Related:
     provider: Provider | None
 
 
+class Coverage(Sequence[Related]):
+    """An article's related items, held packed and unpacked only when an entry is rendered.
+
+    As objects they were two thirds of an article's memory (about 2.5 of 3.9 KiB
+    at 100,000 articles); packed as UTF-8 JSON they take half that, and a start
+    from the parse cache no longer builds ~600,000 objects per 100,000 articles.
+    Compares equal to another Coverage or a tuple holding the same items.
+    """
+
+    __slots__ = ("packed",)
+    packed: bytes
+
+    def __init__(self, packed: bytes = b"") -> None:
+        object.__setattr__(self, "packed", packed)
+
+    @classmethod
+    def of(cls, items: Iterable[Related]) -> Coverage:
+        rows = [[r.title, r.url, micros(r.published_at), provider_fields(r.provider)] for r in items]
+        return cls(json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode("utf-8")) if rows else NO_COVERAGE
+
+    def _items(self) -> tuple[Related, ...]:
+        return _unpack(self.packed) if self.packed else ()
+
+    def __iter__(self) -> Iterator[Related]:
+        return iter(self._items())
+
+    def __len__(self) -> int:
+        return len(self._items())
+
+    def __bool__(self) -> bool:
+        return bool(self.packed)
+
+    @overload
+    def __getitem__(self, index: int) -> Related: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Related, ...]: ...
+    def __getitem__(self, index: int | slice) -> Related | tuple[Related, ...]:
+        return self._items()[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Coverage):
+            return self.packed == other.packed
+        if isinstance(other, tuple):
+            return self._items() == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.packed)
+
+    def __repr__(self) -> str:
+        return f"Coverage({list(self._items())!r})"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+
+NO_COVERAGE = Coverage()
+
+
+@functools.lru_cache(maxsize=1024)
+def _unpack(packed: bytes) -> tuple[Related, ...]:
+    # A feed's formats are rendered one after another from the same entries: unpack each once.
+    return tuple([related_from_fields(fields) for fields in _parse_json(packed.decode("utf-8"))])
+
+
+_parse_json = json.JSONDecoder().decode
+
+
+# The packed forms of times, images and providers, shared by Coverage and the parse cache's codec.
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICRO = timedelta(microseconds=1)
+
+
+def micros(moment: datetime | None) -> int | None:
+    return None if moment is None else (moment - EPOCH) // _MICRO
+
+
+def moment_from(value: Any) -> datetime:
+    if type(value) is not int:
+        raise TypeError("expected a timestamp")
+    return EPOCH + value * _MICRO
+
+
+def image_fields(image: Image | None) -> list[Any] | None:
+    return None if image is None else [image.url, image.width, image.height, image.title]
+
+
+def image_from(fields: list[Any]) -> Image:
+    url, width, height, title = fields
+    if type(url) is not str:
+        raise TypeError("expected text")
+    return Image(url, width, height, title)
+
+
+def provider_fields(provider: Provider | None) -> list[Any] | None:
+    return None if provider is None else [provider.name, provider.domain, image_fields(provider.logo)]
+
+
+def provider_from(fields: list[Any]) -> Provider:
+    name, domain, logo = fields
+    if type(name) is not str or type(domain) is not str:
+        raise TypeError("expected text")
+    return Provider(name, domain, image_from(logo) if logo else None)
+
+
+def related_from_fields(fields: list[Any]) -> Related:
+    """One packed related item back as an object; wrong shapes raise TypeError or ValueError."""
+    title, url, moment, provider = fields
+    if type(title) is not str or type(url) is not str:
+        raise TypeError("expected text")
+    if provider is not None:
+        name, domain, logo = provider
+        provider = _plain_provider(name, domain) if logo is None else provider_from(provider)
+    return Related(title, url, None if moment is None else moment_from(moment), provider)
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_provider(name: Any, domain: Any) -> Provider:
+    # Related items name a few thousand providers over and over.
+    return provider_from([name, domain, None])
+
+
 @dataclass(frozen=True, slots=True)
 class Article:
     """One article file. Unpublished ones are kept so their topics and providers still get feeds."""
@@ -78,7 +206,7 @@ class Article:
     topics: tuple[str, ...] = ()
     images: tuple[Image, ...] = ()
     featured_html: str = ""
-    related: tuple[Related, ...] = ()
+    related: Coverage = NO_COVERAGE
     original_url: str | None = None
     quality: int | None = None
     digest: str = ""  # of the source file: a cheap identity for "did this entry change?"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .model import Article, Image, Kind, Problem, Provider, Related
+from .model import Article, Coverage, Image, Kind, Problem, Provider, Related
 from .source import Source, SourceError, read_source
 from .text import clean_html, is_absolute_url, is_site_relative, plain_text, squash, url_scheme
 
@@ -100,7 +100,7 @@ def _article(ctx: _Context, data: dict[str, Any], digest: str) -> Article:
         topics=_topics(ctx, data.get("topics")),
         images=_images(ctx, data.get("images"), ("images",)),
         featured_html=_featured(ctx, data.get("featuredContent")),
-        related=_related(ctx, data.get("related"), url),
+        related=Coverage.of(_related(ctx, data.get("related"), url)),
         original_url=original if isinstance(original, str) and is_absolute_url(original) and original != url else None,
         quality=data.get("quality") if type(data.get("quality")) is int else None,
         digest=digest,
