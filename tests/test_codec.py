@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
+import zlib
 from pathlib import Path
 
 import pytest
 
+from feedpub.content import entry_html
 from feedpub.codec import CodecError, Decoder, encode
 from feedpub.corpus import discover, read_file
 from feedpub.model import Coverage, Related
@@ -78,6 +81,26 @@ def test_damaged_results_are_refused(slot: int, value: object) -> None:
         return
     with pytest.raises(CodecError):
         Decoder().decode(blob, "x.md")
+
+
+@pytest.mark.parametrize("value", [[[1, 2, 3, 4]], [["t", "u", 1.5, None]], [["t", "u", None, ["n", None, None]]],
+                                   {"t": "u"}, [["t", "u", None]]])
+def test_related_items_of_a_foreign_shape_are_left_out_not_fatal(value: object, caplog: pytest.LogCaptureFixture) -> None:
+    # A row whose checksum matches but whose related items have another shape (a foreign writer):
+    # the start does not build related items, so the entry that renders them loses them, not its feed.
+    result = next(r for r in _results(SEEDS) if r.article is not None and r.article.related)
+    head, _, _ = encode(result).partition(b"\0")
+    related = json.dumps(value).encode()
+    body = json.loads(head)
+    body[3] = zlib.crc32(related)
+    article = Decoder().decode(json.dumps(body).encode() + b"\0" + related, "x.md").article
+    assert article is not None and article.title == result.article.title
+    with caplog.at_level(logging.ERROR, "feedpub.model"):
+        assert list(article.related) == [] and len(article.related) == 0 and not article.related
+        entry = entry_html(article, "http://example.test")
+    assert "related items left out" in caplog.text
+    assert "Read the full" in entry and "Related coverage" not in entry
+    assert "Related coverage" in entry_html(result.article, "http://example.test")
 
 
 def test_packed_related_items_unpack_to_what_was_parsed(corpus_dir: Path) -> None:

@@ -21,7 +21,7 @@ from . import __version__, shared_db
 log = logging.getLogger(__name__)
 
 APPLICATION = "feedpub-parse-cache"
-FORMAT = 2  # 2: related items packed after the JSON head
+FORMAT = 2  # 2: related items packed after the JSON head, their CRC-32 in it
 FILENAME = "parse-cache.sqlite3"
 
 LOOKUP_LIMIT = 5000  # more wanted paths than this: one pass over the table beats lookups by key

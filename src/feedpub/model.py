@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import FrozenInstanceError, dataclass
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any, Literal, overload
+
+log = logging.getLogger(__name__)
 
 Severity = Literal["error", "warning"]
 
@@ -87,7 +90,13 @@ class Coverage(Sequence[Related]):
         return cls(json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode("utf-8")) if rows else NO_COVERAGE
 
     def _items(self) -> tuple[Related, ...]:
-        return _unpack(self.packed) if self.packed else ()
+        if not self.packed:
+            return ()
+        try:
+            return _unpack(self.packed)
+        except (TypeError, ValueError) as exc:  # only a damaged parse cache can get here: lose the items, not the feed
+            log.error("related items left out, their cached form is damaged (%s): %.80r", exc, self.packed)
+            return ()
 
     def __iter__(self) -> Iterator[Related]:
         return iter(self._items())
@@ -96,7 +105,7 @@ class Coverage(Sequence[Related]):
         return len(self._items())
 
     def __bool__(self) -> bool:
-        return bool(self.packed)
+        return bool(self.packed) and bool(self._items())  # unpacked once: an entry iterates next
 
     @overload
     def __getitem__(self, index: int) -> Related: ...
@@ -131,7 +140,10 @@ NO_COVERAGE = Coverage()
 @functools.lru_cache(maxsize=1024)
 def _unpack(packed: bytes) -> tuple[Related, ...]:
     # A feed's formats are rendered one after another from the same entries: unpack each once.
-    return tuple([related_from_fields(fields) for fields in _parse_json(packed.decode("utf-8"))])
+    items = _parse_json(packed.decode("utf-8"))
+    if type(items) is not list:
+        raise TypeError("expected a list")
+    return tuple([related_from_fields(fields) for fields in items])
 
 
 _parse_json = json.JSONDecoder().decode
