@@ -550,6 +550,25 @@ def test_a_symlinked_directory_leading_outside_is_not_written_through(runner: Cl
     assert list(elsewhere.iterdir()) == []
 
 
+def test_output_names_resolve_inside_the_output_directory_only(tmp_path: Path) -> None:
+    from feedpub.build import _Resolver
+
+    root = tmp_path / "out"
+    (root / "plain").mkdir(parents=True)
+    (root / "inner").symlink_to(root / "plain", target_is_directory=True)
+    (tmp_path / "elsewhere").mkdir()
+    (root / "away").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    inside = _Resolver(root.resolve())
+    assert inside("a.xml") == f"{root.resolve()}/a.xml"
+    assert inside("plain/x/y.xml") == f"{root.resolve()}/plain/x/y.xml"  # x not made yet
+    assert inside("inner/b.xml") == f"{root.resolve()}/plain/b.xml"  # a link inside is followed
+    for name in ("away/c.xml", "away/deeper/c.xml", "../c.xml", "plain/../../c.xml", "/etc/c.xml",
+                 "plain//c.xml", "plain/.", "plain/", "nul\0/c.xml"):
+        assert inside(name, strict=False) is None, name
+        with pytest.raises(ValueError, match="refusing to write outside"):
+            inside(name)
+
+
 def test_an_output_deleted_by_hand_is_written_again(runner: CliRunner, seeds: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     build(runner, seeds, out)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import tempfile
 from dataclasses import dataclass
 from collections.abc import Mapping, Sequence
@@ -53,56 +54,77 @@ def write_site(site: Site, out_dir: Path) -> BuildReport:
         # fingerprints: a build killed half-way is finished by the next one.
         _write_manifest(out_dir, sorted(previous | set(site.outputs)))
     for name in changed:
-        _atomic_write(targets[name], site.outputs[name].body)
+        _atomic_write(Path(targets[name]), site.outputs[name].body)
     for name, output in site.outputs.items():
         mtime = output.last_modified.timestamp()
-        if targets[name].stat().st_mtime != mtime:
+        if os.stat(targets[name]).st_mtime != mtime:
             os.utime(targets[name], (mtime, mtime))
     removed = 0
     for name in stale:
         target = inside(name, strict=False)
-        if target is not None and target.is_file():
-            target.unlink()
+        if target is not None and os.path.isfile(target):
+            os.unlink(target)
             removed += 1
-            _prune_empty_dirs(target.parent, root)
+            _prune_empty_dirs(Path(target).parent, root)
     _write_manifest(out_dir, sorted(site.outputs), site.fingerprints)
     return BuildReport(len(changed), len(site.outputs) - len(changed), removed, tuple(changed))
 
 
 class _Resolver:
-    """``root / name``, refusing any name that would lead outside ``root``.
+    """``root/name`` as text, refusing any name that would lead outside ``root``.
 
-    Each directory is resolved once (following symlinks, as the kernel will);
-    the file name itself must be a plain name. Tens of thousands of outputs
-    share a few thousand directories, so this saves most of the system calls
-    that resolving every path would make.
+    Directories are checked once each, parent first: a plain directory (or one
+    not made yet) under a checked parent is inside; only a symbolic link is
+    resolved, following it as the kernel will. Tens of thousands of outputs
+    share a few thousand directories, so this costs one ``lstat`` per directory
+    rather than resolving every path (and pathlib's per-path overhead).
     """
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self._dirs: dict[str, Path | None] = {}
+        self.root = str(root)  # resolved by the caller
+        self._dirs: dict[str, str | None] = {"": self.root}
 
-    def __call__(self, name: str, strict: bool = True) -> Path:
+    def __call__(self, name: str, strict: bool = True) -> str:
         head, _, tail = name.rpartition("/")
         directory = self._dirs.get(head, False)
         if directory is False:
-            directory = self._dirs[head] = self._directory(head)
-        if directory is None or tail in ("", ".", "..") or "\0" in tail:
+            directory = self._directory(head)
+        if directory is None or not _plain(tail) or name.startswith("/"):
             if not strict:
                 return None  # type: ignore[return-value]
             raise ValueError(f"refusing to write outside {self.root}: {name}")
-        return directory / tail
+        return f"{directory}/{tail}"
 
-    def _directory(self, head: str) -> Path | None:
-        target = (self.root / head).resolve() if head else self.root
-        return target if os.path.commonpath([self.root, target]) == str(self.root) else None
+    def _directory(self, head: str) -> str | None:
+        known = self._dirs.get(head, False)
+        if known is not False:
+            return known
+        parent_head, _, last = head.rpartition("/")
+        parent = self._directory(parent_head)
+        found: str | None = None
+        if parent is not None and _plain(last):
+            found = f"{parent}/{last}"
+            try:
+                is_link = stat.S_ISLNK(os.lstat(found).st_mode)
+            except OSError:  # not there yet: made under its checked parent
+                is_link = False
+            if is_link:
+                target = os.path.realpath(found)
+                found = target if os.path.commonpath([self.root, target]) == self.root else None
+        self._dirs[head] = found
+        return found
 
 
-def _same_bytes(path: Path, body: bytes) -> bool:
+def _plain(part: str) -> bool:
+    return part not in ("", ".", "..") and "\0" not in part
+
+
+def _same_bytes(path: str | Path, body: bytes) -> bool:
     try:
-        if path.stat().st_size != len(body):
+        if os.stat(path).st_size != len(body):
             return False
-        return path.read_bytes() == body
+        with open(path, "rb") as handle:
+            return handle.read() == body
     except OSError:
         return False
 
