@@ -118,3 +118,19 @@ OFFSETS = st.builds(timezone, st.timedeltas(min_value=-timedelta(hours=23, minut
 @given(st.datetimes(min_value=datetime(1000, 1, 1), timezones=OFFSETS))
 def test_month_name_is_strftime_year_month(moment: datetime) -> None:
     assert month_name(moment.year, moment.month) == moment.strftime("%Y-%m")
+
+
+@given(st.lists(st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2030, 12, 31),
+                             timezones=st.just(timezone.utc)), max_size=40), st.booleans())
+def test_articles_are_grouped_by_month_in_order_or_not(moments: list[datetime], newest_first: bool) -> None:
+    from feedpub.archives import _by_month
+    from feedpub.model import Article, Provider
+
+    provider = Provider("Example", "example.com")
+    if newest_first:
+        moments = sorted(moments, reverse=True)
+    articles = tuple(Article(f"{n}.md", f"https://example.com/{n}", "t", m, provider) for n, m in enumerate(moments))
+    expected: dict[tuple[int, int], list[Article]] = {}
+    for article in articles:
+        expected.setdefault((article.published_at.year, article.published_at.month), []).append(article)
+    assert _by_month(articles) == expected

@@ -10,10 +10,10 @@ clock, so builds stay deterministic.
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
 from datetime import datetime
 
 from .feeds import Feed, FeedKind, FeedSpec
+from .model import Article
 
 HISTORY_NS = "http://purl.org/syndication/history/1.0"
 
@@ -36,10 +36,7 @@ def with_archives(feeds: tuple[Feed, ...], newest: datetime) -> tuple[tuple[Feed
         if feed.spec.kind is FeedKind.ALL:
             live.append(feed)
             continue
-        by_month: dict[tuple[int, int], list] = defaultdict(list)
-        for article in feed.members:  # every article of the site, once per feed: keep this loop lean
-            moment = article.published_at
-            by_month[moment.year, moment.month].append(article)
+        by_month = _by_month(feed.members)
         keys = sorted(key for key in by_month if key < current)  # the current month is not archived yet
         months = [month_name(*key) for key in keys]
         grouped = [by_month[key] for key in keys]
@@ -57,3 +54,23 @@ def with_archives(feeds: tuple[Feed, ...], newest: datetime) -> tuple[tuple[Feed
         archives.extend(reversed(pages))
         live.append(dataclasses.replace(feed, prev_archive=pages[-1].spec.path) if pages else feed)
     return tuple(live), tuple(archives)
+
+
+def _by_month(members: tuple[Article, ...]) -> dict[tuple[int, int], list[Article]]:
+    """Articles by (year, month) of publication.
+
+    Every article of the site passes here once per feed it is in, so the loop
+    only compares dates: members are newest first, so a month's articles are
+    consecutive, and a group is looked up only when a date leaves the last one's month.
+    """
+    groups: dict[tuple[int, int], list[Article]] = {}
+    start = end = None
+    group: list[Article] = []
+    for article in members:
+        moment = article.published_at
+        if start is None or moment < start or moment >= end:  # type: ignore[operator]
+            start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+            end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+            group = groups.setdefault((moment.year, moment.month), [])
+        group.append(article)
+    return groups
