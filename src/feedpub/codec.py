@@ -95,8 +95,8 @@ class Decoder:
             published=bool(published),
             excerpt=excerpt,
             kind=Kind(kind),
-            topics=tuple(sys.intern(_text(t)) for t in topics),
-            images=tuple(image_from(i) for i in images),
+            topics=tuple(map(sys.intern, topics)),  # intern() refuses anything but text
+            images=tuple(map(image_from, images)) if images else (),
             featured_html=featured,
             related=Coverage(related),
             original_url=original_url,
@@ -115,9 +115,3 @@ class Decoder:
 
 
 _parse_json = json.JSONDecoder().decode  # on text: skips json.loads' encoding detection per blob
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected text, got {type(value).__name__}")
-    return value
