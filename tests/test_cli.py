@@ -577,3 +577,18 @@ def test_an_output_deleted_by_hand_is_written_again(runner: CliRunner, seeds: Pa
     result = build(runner, seeds, out)
     assert summary_counts(result.stdout)["written"] == 1
     assert (out / "providers" / "wired.com.atom").read_bytes() == original
+
+
+def test_an_output_replaced_by_a_link_is_written_again_as_a_file(runner: CliRunner, seeds: Path,
+                                                                 tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    build(runner, seeds, out)
+    target = out / "providers" / "wired.com.atom"
+    original, mtime = target.read_bytes(), target.stat().st_mtime_ns
+    copy = tmp_path / "copy.atom"
+    copy.write_bytes(original)
+    target.unlink()
+    target.symlink_to(copy)
+    result = build(runner, seeds, out)
+    assert result.exit_code == 0
+    assert not target.is_symlink() and target.read_bytes() == original and target.stat().st_mtime_ns == mtime

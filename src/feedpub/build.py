@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .feeds import FeedSpec
+from .feeds import Feed
 from .site import Format, Site
 from .tree import walk
 
@@ -56,6 +56,8 @@ def write_site(site: Site, out_dir: Path) -> BuildReport:
     for name in changed:
         _atomic_write(Path(targets[name]), site.outputs[name].body)
     for name, output in site.outputs.items():
+        if output.kept:
+            continue  # checked by the memo: on disk with the right bytes and mtime
         mtime = output.last_modified.timestamp()
         if os.stat(targets[name]).st_mtime != mtime:
             os.utime(targets[name], (mtime, mtime))
@@ -120,8 +122,10 @@ def _plain(part: str) -> bool:
 
 
 def _same_bytes(path: str | Path, body: bytes) -> bool:
+    """Whether ``path`` is a regular file holding ``body`` (a link is replaced, never written through)."""
     try:
-        if os.stat(path).st_size != len(body):
+        info = os.lstat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_size != len(body):
             return False
         with open(path, "rb") as handle:
             return handle.read() == body
@@ -174,22 +178,23 @@ class OutputMemo:
         self.out_dir = out_dir
         feeds = _manifest(out_dir).get("feeds")
         self.fingerprints: dict[str, str] = feeds if isinstance(feeds, dict) else {}
-        self._present: set[str] | None = None
+        self._root = str(out_dir)
 
-    def bodies(self, spec: FeedSpec, fingerprint: str,
+    def bodies(self, feed: Feed, fingerprint: str,
                formats: Sequence[Format]) -> Mapping[str, bytes | None] | None:
+        spec = feed.spec
         if self.fingerprints.get(spec.path) != fingerprint:
             return None
-        if self._present is None:
-            self._present = _files_under(self.out_dir)  # one walk, not a stat per output
-        if not all(fmt.output_name(spec) in self._present for fmt in formats):
-            return None  # deleted by hand since: render it again
-        return dict.fromkeys((fmt.name for fmt in formats), None)  # on disk already: not even read
-
-
-def _files_under(root: Path) -> set[str]:
-    """Relative POSIX paths of the regular files under ``root`` (links not followed)."""
-    return {rel for rel, entry in walk(root) if entry.is_file(follow_symlinks=False)}
+        mtime = feed.updated.timestamp()
+        for fmt in formats:
+            try:
+                info = os.lstat(f"{self._root}/{fmt.output_name(spec)}")
+            except OSError:
+                return None  # deleted by hand since: render it again
+            if not stat.S_ISREG(info.st_mode) or info.st_mtime != mtime:
+                return None  # replaced or touched since: render again (same bytes: only its mtime is set)
+        # On disk already, whole and dated: not even read, and write_site leaves it alone.
+        return dict.fromkeys((fmt.name for fmt in formats), None)
 
 
 def _write_manifest(out_dir: Path, names: list[str], fingerprints: Mapping[str, str] | None = None) -> None:

@@ -85,8 +85,9 @@ class Site:
     def get(self, path: str) -> Output | None:
         return self.outputs.get(path)
 
-    def bodies(self, spec: FeedSpec, fingerprint: str, formats: Sequence[Format]) -> dict[str, bytes | None] | None:
+    def bodies(self, feed: Feed, fingerprint: str, formats: Sequence[Format]) -> dict[str, bytes | None] | None:
         """This site as the next render's memo (see :class:`Memo`)."""
+        spec = feed.spec
         if self.fingerprints.get(spec.path) != fingerprint:
             return None
         outputs = [self.outputs[fmt.output_name(spec)] for fmt in formats]
@@ -148,7 +149,7 @@ def render_feed(feed: Feed, fmt: Format, settings: Settings) -> bytes:
 class Memo(Protocol):
     """Where already-rendered feeds can be found: the previous site in memory, or the output directory."""
 
-    def bodies(self, spec: FeedSpec, fingerprint: str,
+    def bodies(self, feed: Feed, fingerprint: str,
                formats: Sequence[Format]) -> Mapping[str, bytes | None] | None:
         """The bytes of each format (by name) of a feed if it was rendered with ``fingerprint``.
 
@@ -213,7 +214,7 @@ def render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None
     for feed, output_formats in jobs:
         path = feed.spec.path
         fingerprints[path] = print_ = fingerprint(feed, settings, rendering)
-        known = previous.bodies(feed.spec, print_, output_formats) if previous is not None else None
+        known = previous.bodies(feed, print_, output_formats) if previous is not None else None
         for fmt in output_formats:
             name = fmt.output_name(feed.spec)
             if known is not None and fmt.name in known:
