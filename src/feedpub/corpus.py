@@ -99,8 +99,13 @@ def _hidden(name: str) -> bool:
     return name.startswith(".")
 
 
+_ENDINGS = tuple(SUFFIXES)
+
+
 def _article_name(name: str) -> bool:
-    return os.path.splitext(name)[1].lower() in SUFFIXES
+    # Called for every file of every scan: str.endswith, not splitext (same answer: the suffix is
+    # the text from the last dot, and a name that is only a suffix starts with a dot, so is hidden).
+    return name.lower().endswith(_ENDINGS) and not name.startswith(".")
 
 
 def _leaves(real_root: str, path: str) -> bool:
