@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from operator import attrgetter
 from datetime import datetime
 from typing import Protocol
 
@@ -171,8 +172,13 @@ def fingerprint(feed: Feed, settings: Settings, rendering: bytes | None = None) 
         spec.kind.value, spec.key, spec.name, spec.slug, spec.path, repr(spec.logo), spec.archive or "",
         repr(feed.updated.timestamp()), feed.prev_archive or "", feed.next_archive or "", feed.current or "",
     )).encode())
-    digest.update("\0".join([field for article in feed.entries for field in (article.url, article.digest)]).encode())
+    digest.update("\0".join(map(_URL, feed.entries)).encode())
+    digest.update(b"\1")
+    digest.update("\0".join(map(_SOURCE_DIGEST, feed.entries)).encode())
     return digest.hexdigest()
+
+
+_URL, _SOURCE_DIGEST = attrgetter("url"), attrgetter("digest")
 
 
 def rendering_key(settings: Settings) -> bytes:
