@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 import logging
 import zlib
 from pathlib import Path
@@ -112,6 +114,7 @@ def test_packed_related_items_unpack_to_what_was_parsed(corpus_dir: Path) -> Non
         assert all(isinstance(item, Related) for item in items)
         assert len(related) == len(items) and related[0] == items[0] and related == items
         assert Coverage.of(items) == related  # packing is deterministic
+        assert pickle.loads(pickle.dumps(related)) == related and copy.deepcopy(related) == related
         assert len(related.packed) < sum(len(i.title) + len(i.url) for i in items) + 80 * len(items)
 
 

@@ -133,6 +133,9 @@ class Coverage(Sequence[Related]):
     def __delattr__(self, name: str) -> None:
         raise FrozenInstanceError(f"cannot delete field {name!r}")
 
+    def __reduce__(self) -> tuple[type[Coverage], tuple[bytes]]:
+        return Coverage, (self.packed,)  # pickle and copy through __init__, as assignment is refused
+
 
 NO_COVERAGE = Coverage()
 
