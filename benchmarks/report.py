@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import re
 import statistics
 import subprocess
 import traceback
@@ -378,14 +379,20 @@ def profiles(n: int, r: dict[str, Any], d: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
+def _code_change(start: str | None, end: str | None) -> str:
+    if end in (None, start):
+        return ""
+    same_src = start is not None and re.findall(r"src/ [0-9a-f]+", start) == re.findall(r"src/ [0-9a-f]+", end or "")
+    why = "other files were committed during the run; src/ is the same" if same_src else "the code changed during the run"
+    return f" at the start, {end} at the end ({why})"
+
+
 def render_report(results: list[dict[str, Any]], command: str, started: datetime, elapsed: float,
                   code_start: str | None = None, code_end: str | None = None) -> str:
     lines = ["# feedpub benchmarks", "",
              f"Command: `{command}` (from the repository root, in its `.venv`)  ",
              f"Date: {started.strftime('%Y-%m-%d %H:%M UTC')}, {elapsed / 60:.0f} min in all  ",
-             f"Code: {code_start or code_version()}" + ("" if code_end in (None, code_start) else
-                                           f" at the start, {code_end} at the end (the code changed during the run)")
-             + "  ",
+             f"Code: {code_start or code_version()}" + _code_change(code_start, code_end) + "  ",
              f"Machine: {machine()}", "",
              "Every number is a median of several runs (their min–max and count in brackets) and each ratio is "
              "between medians taken in the same run. Targets are the issue's, stated for 100k articles; the 10k "
