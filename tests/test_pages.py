@@ -324,11 +324,11 @@ def test_front_page_autodiscovery_names_the_main_feeds_and_each_resolves(client:
 
 
 def test_front_page_is_the_same_bytes_at_slash_in_feeds_and_in_the_build(client: FlaskClient, built: Path) -> None:
-    root, twin = client.get("/"), client.get("/feeds/index.html")
-    assert root.status_code == twin.status_code == 200
+    root, twin, directory = client.get("/"), client.get("/feeds/index.html"), client.get("/feeds/")
+    assert root.status_code == twin.status_code == directory.status_code == 200
     assert root.headers["Content-Type"] == twin.headers["Content-Type"] == HTML_TYPE
-    assert root.data == twin.data == (built / "index.html").read_bytes()
-    assert root.headers["ETag"] == twin.headers["ETag"]
+    assert root.data == twin.data == directory.data == (built / "index.html").read_bytes()
+    assert root.headers["ETag"] == twin.headers["ETag"] == directory.headers["ETag"]
 
 
 # -- preview pages ----------------------------------------------------------------------------------------

@@ -136,7 +136,7 @@ def test_unknown_feed_is_404_naming_the_index(client: FlaskClient) -> None:
 @pytest.mark.parametrize("path", [
     "/feeds/../pyproject.toml", "/feeds/%2e%2e/pyproject.toml", "/feeds/..%2fpyproject.toml",
     "/feeds/ai.xml%00", "/feeds/" + "a" * 5000 + ".xml", "/feeds/%ff%fe.xml", "/feeds/providers/../ai.xml",
-    "/feeds/", "/feeds/providers/", "/feeds/.feedpub-manifest.json", "/feeds//etc/passwd",
+    "/feeds/providers/", "/feeds/.feedpub-manifest.json", "/feeds//etc/passwd",
 ])
 def test_malformed_paths_are_404(client: FlaskClient, path: str) -> None:
     assert client.get(path).status_code == 404

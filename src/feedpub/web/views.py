@@ -72,7 +72,9 @@ def healthz() -> tuple[Response, int]:
 
 
 @bp.get("/")
+@bp.get("/feeds/")
 def home() -> Response:
+    # /feeds/ as well: behind nginx or a CDN the static tree's directory URL serves its index.html.
     return feed("index.html")
 
 
