@@ -6,7 +6,7 @@ import json
 import os
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -305,6 +305,18 @@ def test_file_mtimes_are_the_feeds_newest_entry(runner: CliRunner, seeds: Path, 
     assert (out / "index.opml").stat().st_mtime_ns == newest
     # Seed 000, the newest AI article, is dated 2020-01-31T22:41:00Z.
     assert (out / "ai.xml").stat().st_mtime == datetime.fromisoformat("2020-01-31T22:41:00+00:00").timestamp()
+
+
+def test_a_date_with_a_fraction_of_a_second_is_the_exact_mtime_and_needs_no_render_again(
+        runner: CliRunner, seeds: Path, tmp_path: Path) -> None:
+    add_file(seeds, "fraction.md", article("Fraction", "https://example.com/fraction",
+                                           publishedDateTime="2030-05-06T07:08:09.123457Z"))
+    out = tmp_path / "out"
+    build(runner, seeds, out)
+    expected = datetime(2030, 5, 6, 7, 8, 9, 123457, tzinfo=timezone.utc)
+    assert (out / "all.xml").stat().st_mtime_ns == int(expected.timestamp()) * 10**9 + 123457000
+    again = build(runner, seeds, out)
+    assert "(0 rendered)" in again.stdout, again.stdout
 
 
 def test_mtime_is_restored_even_when_bytes_are_unchanged(runner: CliRunner, seeds: Path, tmp_path: Path) -> None:

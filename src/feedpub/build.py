@@ -15,6 +15,7 @@ import re
 import stat
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -58,9 +59,9 @@ def write_site(site: Site, out_dir: Path) -> BuildReport:
     for name, output in site.outputs.items():
         if output.kept:
             continue  # checked by the memo: on disk with the right bytes and mtime
-        mtime = output.last_modified.timestamp()
-        if os.stat(targets[name]).st_mtime != mtime:
-            os.utime(targets[name], (mtime, mtime))
+        mtime = _mtime_ns(output.last_modified)
+        if os.stat(targets[name]).st_mtime_ns != mtime:
+            os.utime(targets[name], ns=(mtime, mtime))
     removed = 0
     for name in stale:
         target = inside(name, strict=False)
@@ -115,6 +116,14 @@ class _Resolver:
                 found = target if os.path.commonpath([self.root, target]) == self.root else None
         self._dirs[head] = found
         return found
+
+
+def _mtime_ns(moment: datetime) -> int:
+    """A file time for ``moment``, exact to the microsecond (a float of seconds is not, so it would never match)."""
+    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def _plain(part: str) -> bool:
@@ -185,13 +194,13 @@ class OutputMemo:
         spec = feed.spec
         if self.fingerprints.get(spec.path) != fingerprint:
             return None
-        mtime = feed.updated.timestamp()
+        mtime = _mtime_ns(feed.updated)
         for fmt in formats:
             try:
                 info = os.lstat(f"{self._root}/{fmt.output_name(spec)}")
             except OSError:
                 return None  # deleted by hand since: render it again
-            if not stat.S_ISREG(info.st_mode) or info.st_mtime != mtime:
+            if not stat.S_ISREG(info.st_mode) or info.st_mtime_ns != mtime:
                 return None  # replaced or touched since: render again (same bytes: only its mtime is set)
         # On disk already, whole and dated: not even read, and write_site leaves it alone.
         return dict.fromkeys((fmt.name for fmt in formats), None)
