@@ -15,12 +15,13 @@ import re
 import stat
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .feeds import Feed
+from .model import EPOCH, MICROSECOND
 from .site import Format, Site
 from .tree import walk
 
@@ -120,10 +121,7 @@ class _Resolver:
 
 def _mtime_ns(moment: datetime) -> int:
     """A file time for ``moment``, exact to the microsecond (a float of seconds is not, so it would never match)."""
-    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return (moment - EPOCH) // MICROSECOND * 1000
 
 
 def _plain(part: str) -> bool:

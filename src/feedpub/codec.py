@@ -14,11 +14,10 @@ from __future__ import annotations
 import json
 import sys
 import zlib
-from datetime import timedelta
 from typing import Any
 
 from .model import (
-    EPOCH, NO_COVERAGE, Article, Coverage, Kind, Problem, Provider, image_fields, image_from, micros, provider_fields,
+    EPOCH, MICROSECOND, NO_COVERAGE, Article, Coverage, Kind, Problem, Provider, image_fields, image_from, micros, provider_fields,
     provider_from,
 )
 from .parse import ParseResult
@@ -90,7 +89,7 @@ class Decoder:
         if type(published_at) is not int:
             raise TypeError("expected a timestamp")
         return Article(  # positionally, in field order: keywords cost a measurable share at 100,000 calls
-            path, url, title, EPOCH + published_at * _MICRO, self._provider(provider), published is True,
+            path, url, title, EPOCH + published_at * MICROSECOND, self._provider(provider), published is True,
             excerpt, _KINDS[kind], tuple(map(sys.intern, topics)),  # intern() refuses anything but text
             tuple(map(image_from, images)) if images else (), featured, Coverage(related) if related else NO_COVERAGE,
             original_url, quality if quality is None or type(quality) is int else None, digest,
@@ -107,5 +106,4 @@ class Decoder:
 
 
 _KINDS = {kind.value: kind for kind in Kind}
-_MICRO = timedelta(microseconds=1)
 _parse_json = json.JSONDecoder().decode  # on text: skips json.loads' encoding detection per blob

@@ -11,15 +11,14 @@ import os
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
-from .model import Article, Problem, Provider
+from .model import EPOCH, Article, Problem, Provider
 from .parse import ParseResult, parse_bytes
 from .tree import walk
 
 SUFFIXES = frozenset({".md", ".markdown", ".txt"})
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -103,8 +102,8 @@ _ENDINGS = tuple(SUFFIXES)
 
 
 def _article_name(name: str) -> bool:
-    # Called for every file of every scan: str.endswith, not splitext (same answer: the suffix is
-    # the text from the last dot, and a name that is only a suffix starts with a dot, so is hidden).
+    # Called for every file of every scan: str.endswith rather than splitext, with splitext's answer
+    # for a name that is only a suffix (".md" has no extension).
     return name.lower().endswith(_ENDINGS) and not name.startswith(".")
 
 

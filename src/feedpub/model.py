@@ -154,17 +154,17 @@ _parse_json = json.JSONDecoder().decode
 
 # The packed forms of times, images and providers, shared by Coverage and the parse cache's codec.
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MICRO = timedelta(microseconds=1)
+MICROSECOND = timedelta(microseconds=1)
 
 
 def micros(moment: datetime | None) -> int | None:
-    return None if moment is None else (moment - EPOCH) // _MICRO
+    return None if moment is None else (moment - EPOCH) // MICROSECOND
 
 
 def moment_from(value: Any) -> datetime:
     if type(value) is not int:
         raise TypeError("expected a timestamp")
-    return EPOCH + value * _MICRO
+    return EPOCH + value * MICROSECOND
 
 
 def image_fields(image: Image | None) -> list[Any] | None:

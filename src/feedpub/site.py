@@ -12,9 +12,9 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 from operator import attrgetter
-from datetime import datetime
 from typing import Protocol
 
 from . import __version__
@@ -160,13 +160,13 @@ class Memo(Protocol):
         """
 
 
-def fingerprint(feed: Feed, settings: Settings, rendering: bytes | None = None) -> str:
-    """Everything a feed's bytes depend on: settings, identity, date, and each entry's source.
+def fingerprint(feed: Feed, rendering: bytes) -> str:
+    """Everything a feed's bytes depend on: ``rendering`` (:func:`rendering_key`), identity, date, entry sources.
 
     This runs for every feed and archive page of every build (30,000 at 100,000
     articles), so it joins plain fields rather than formatting or repr-ing objects.
     """
-    digest = hashlib.blake2b(rendering if rendering is not None else rendering_key(settings), digest_size=16)
+    digest = hashlib.blake2b(rendering, digest_size=16)
     spec = feed.spec
     digest.update("\0".join((
         spec.kind.value, spec.key, spec.name, spec.slug, spec.path, repr(spec.logo), spec.archive or "",
@@ -219,7 +219,7 @@ def render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None
     rendering = rendering_key(settings)
     for feed, output_formats in jobs:
         path = feed.spec.path
-        fingerprints[path] = print_ = fingerprint(feed, settings, rendering)
+        fingerprints[path] = print_ = fingerprint(feed, rendering)
         known = previous.bodies(feed, print_, output_formats) if previous is not None else None
         for fmt in output_formats:
             name = fmt.output_name(feed.spec)
