@@ -311,12 +311,12 @@ def profiles(n: int, r: dict[str, Any], d: dict[str, Any]) -> str:
                                   *(f"{k.removeprefix('load: ')} {v:.2f} s" for k, v in others.items())])
                      + f", and {wait:.1f} s waiting for the pool. CPU needed / cores = "
                      f"{(cb['cpu_pool'] + cb['cpu_main']) / os.cpu_count():.1f} s of the {cb['seconds']:.1f} s.")
-        parts.append(text + f" cProfile of the single-process parse, by own time:\n\n```\n{p['profile']}\n```")
+        parts.append(text + " " + _profile("the single-process parse, by own time", p["profile"]))
     if "warm" in pr:
         p = pr["warm"]
         parts.append(f"**Warm load ({size}): {d['warm_s']:.2f} s, {d['warm_ratio']:.1f}x the baseline rate, target "
-                     f"20x and < 10 s.** cProfile of one cached load ({p['seconds']:.2f} s under the profiler), by own "
-                     f"time:\n\n```\n{p['profile']}\n```")
+                     f"20x and < 10 s.** " + _profile(f"one cached load ({p['seconds']:.2f} s under the profiler), "
+                                                      "by own time", p["profile"]))
     build = r.get("build")
     if build and not d.get("t_render", True):
         b = build["builds"][-1]
@@ -333,8 +333,8 @@ def profiles(n: int, r: dict[str, Any], d: dict[str, Any]) -> str:
                      f"{na['bytes'] / 2**20:,.0f} MiB.")
         if "render" in pr:
             p = pr["render"]
-            text += (f"\n\ncProfile of `render_site` ({p['seconds']:.1f} s under the profiler), by own time:"
-                     f"\n\n```\n{p['profile']}\n```")
+            text += "\n\n" + _profile(f"`render_site` ({p['seconds']:.1f} s under the profiler), by own time",
+                                      p["profile"])
         parts.append(text)
     inc = r.get("incremental")
     if inc and "breakdown" in inc:
@@ -369,14 +369,19 @@ def profiles(n: int, r: dict[str, Any], d: dict[str, Any]) -> str:
                      f"cost is in both):\n\n| request | time per request |\n|---|---|\n{table_rows}\n\n"
                      f"A full scan with nothing changed (`FeedState.reload()`: what the watcher does every 30 s, "
                      f"and every {p['reload_interval']:g} s where the file system sends no events) takes "
-                     f"{median(p['idle_tick_seconds']):.2f} s, holding the GIL. cProfile of 200s for `/feeds/all.xml`, by cumulative "
-                     f"time:\n\n```\n{p['request_profile']}\n```")
+                     f"{median(p['idle_tick_seconds']):.2f} s, holding the GIL. "
+                     + _profile("200s for `/feeds/all.xml`, by cumulative time", p["request_profile"]))
         if "reload" in p:
             rl = p["reload"]
-            text += (f"\n\nOne reload after a one-file edit ({rl['seconds']:.2f} s under the profiler, "
-                     f"{rl['rendered']} files re-rendered), by cumulative time:\n\n```\n{rl['profile']}\n```")
+            text += "\n\n" + _profile(f"one reload after a one-file edit ({rl['seconds']:.2f} s under the profiler, "
+                                      f"{rl['rendered']} files re-rendered), by cumulative time", rl["profile"])
         parts.append(text)
     return "\n\n".join(parts)
+
+
+def _profile(what: str, profile: str) -> str:
+    """A cProfile listing with what it profiled, as every profile paragraph of the report shows one."""
+    return f"cProfile of {what}:\n\n```\n{profile}\n```"
 
 
 def _code_change(start: str | None, end: str | None) -> str:
