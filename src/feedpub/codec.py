@@ -17,8 +17,8 @@ import zlib
 from typing import Any
 
 from .model import (
-    EPOCH, MICROSECOND, NO_COVERAGE, Article, Coverage, Kind, Problem, Provider, image_fields, image_from, micros, provider_fields,
-    provider_from,
+    EPOCH, MICROSECOND, NO_COVERAGE, Article, Coverage, Kind, Problem, Provider, decode_json, image_fields, image_from,
+    micros, provider_fields,
 )
 from .parse import ParseResult
 
@@ -62,7 +62,7 @@ class Decoder:
             head, separator, related = blob.partition(_SEPARATOR)
             if not separator:
                 raise ValueError("no separator")
-            problems, digest, fields, checksum = _parse_json(head.decode("utf-8"))
+            problems, digest, fields, checksum = decode_json(head.decode("utf-8"))
             if zlib.crc32(related) != checksum or (related and fields is None):
                 raise ValueError("related items do not match their checksum")
             result = ParseResult(
@@ -100,10 +100,9 @@ class Decoder:
         key = (name, domain) if logo is None else (name, domain, *logo)
         known = self._providers.get(key)
         if known is None:
-            parsed = provider_from(fields)
-            known = self._providers[key] = Provider(sys.intern(parsed.name), sys.intern(parsed.domain), parsed.logo)
+            # intern() refuses anything but text
+            known = self._providers[key] = Provider(sys.intern(name), sys.intern(domain), image_from(logo) if logo else None)
         return known
 
 
 _KINDS = {kind.value: kind for kind in Kind}
-_parse_json = json.JSONDecoder().decode  # on text: skips json.loads' encoding detection per blob
