@@ -326,19 +326,13 @@ def test_feedpub_serve_sends_one_date_header(seeds: Path) -> None:
     import subprocess
     import sys
 
-    from .test_gunicorn import fetch, free_port, wait_for
+    from .test_gunicorn import _up, free_port, wait_for
 
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "feedpub", "serve", "--seeds", str(seeds), "--port", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        def answers() -> bool:
-            try:
-                return fetch(f"http://127.0.0.1:{port}/healthz")[0] == 200
-            except OSError:
-                return False
-
-        wait_for(answers, 30, "feedpub serve to listen")
+        wait_for(lambda: _up(f"http://127.0.0.1:{port}"), 30, "feedpub serve to listen")
         for path, headers in (("/feeds/ai.xml", {}), ("/feeds/ai.xml", {"Accept-Encoding": "gzip"}),
                               ("/healthz", {}), ("/feeds/nope.xml", {})):
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
