@@ -40,7 +40,7 @@ from . import corpus as gen
 from . import serve
 from .quiet import METER
 from .probe import SITE_URL, article_files
-from .report import FEED_PATH, REPO, _fmt_s, code_version, evaluate, label, median, render_report
+from .report import FEED_PATH, REPO, fmt_seconds, code_version, evaluate, label, median, render_report
 from .serve import log
 
 RSS_TYPE = "application/rss+xml; charset=utf-8"
@@ -316,8 +316,8 @@ def phase_reload(seeds: Path, work: Path, cache: Path, newest_index: int, runs: 
                                            f"e{i}")
             out["edit"].append(result)
             etag = serve.get(server.port, FEED_PATH)[1]["etag"]
-            log(f"  edit {i + 1}/{runs}: first worker {_fmt_s(result['first_worker'])}, "
-                f"both workers {_fmt_s(result['all_workers'])}")
+            log(f"  edit {i + 1}/{runs}: first worker {fmt_seconds(result['first_worker'])}, "
+                f"both workers {fmt_seconds(result['all_workers'])}")
             time.sleep(1.5)
         count = json.loads(serve.get(server.port, "/healthz")[2])["articles"]
         for i in range(runs):
@@ -328,8 +328,8 @@ def phase_reload(seeds: Path, work: Path, cache: Path, newest_index: int, runs: 
                                            count, t_write, f"a{i}")
             out["add"].append(result)
             count += 1
-            log(f"  add {i + 1}/{runs}: first worker {_fmt_s(result['first_worker'])}, "
-                f"both workers {_fmt_s(result['all_workers'])}")
+            log(f"  add {i + 1}/{runs}: first worker {fmt_seconds(result['first_worker'])}, "
+                f"both workers {fmt_seconds(result['all_workers'])}")
             time.sleep(1.5)
         out["log_tail"] = server.tail(5)
     finally:

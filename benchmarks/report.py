@@ -34,7 +34,7 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def _fmt_s(value: float | None) -> str:
+def fmt_seconds(value: float | None) -> str:
     return "timeout" if value is None else f"{value:.2f} s"
 
 
@@ -150,7 +150,7 @@ def table(n: int, r: dict[str, Any], d: dict[str, Any], runs: int) -> str:
             first = f"; first worker {median(firsts):.2f} s" if firsts else ""
             rows.append(f"| server: {what} served by both workers (gunicorn -w 2, FEEDPUB_RELOAD_INTERVAL=1) | "
                         f"{shown}{first} | — | — | <= 2 s | "
-                        f"{verdict(d['t_reload_' + kind], _fmt_s(d['reload_' + kind + '_s']))} |")
+                        f"{verdict(d['t_reload_' + kind], fmt_seconds(d['reload_' + kind + '_s']))} |")
     sv = r.get("serve")
     if sv:
         for kind, what in (("200", "200"), ("304", "304 (If-None-Match)")):
