@@ -1,4 +1,5 @@
-"""Hostile requests: whatever arrives, the app answers 4xx (or a clean 3xx), never 5xx nor an exception.
+"""Hostile requests: whatever arrives, the app answers 4xx (or a clean 3xx), never 5xx nor an exception;
+and a failed precondition is a 412 without a body.
 
 A control character in the query or a header is a one-line 400; in the path it names no feed, so it
 is the 404 of any unknown path. Requests go in as a WSGI server hands them over (``send``): the
@@ -14,14 +15,18 @@ import shutil
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
+from werkzeug.http import http_date
 from werkzeug.test import EnvironBuilder
 
 from feedpub.web import create_app
@@ -34,6 +39,8 @@ CONTROLS = [chr(c) for c in range(0x20)] + ["\x7f"]
 CONTROL = re.compile("[\x00-\x1f\x7f]")
 CONDITIONAL = ["If-None-Match", "If-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range", "Range",
                "Accept-Encoding"]
+ROUTES = [b"/feeds/ai.xml", b"/feeds/all.json", b"/feeds/ai.xml?limit=1", b"/", b"/feeds/", b"/topics/ai",
+          b"/providers/wired.com", b"/feeds/index.json"]
 NOT_FOUND = "Every feed is listed at"
 
 
@@ -213,6 +220,51 @@ def test_any_bytes_anywhere_never_fail(hostile_app: Flask, base: bytes, path: st
     assert_clean_headers(response_headers)
 
 
+# --- failed preconditions ------------------------------------------------------------------
+
+@pytest.mark.parametrize("route", [r.decode() for r in ROUTES])
+@pytest.mark.parametrize("encoding", ["identity", "gzip"])
+def test_a_failed_if_match_is_412_without_a_body(client: FlaskClient, route: str, encoding: str) -> None:
+    current = client.get(route, headers={"Accept-Encoding": encoding})
+    assert current.status_code == 200 and current.data
+    for method in (client.get, client.head):
+        failed = method(route, headers={"If-Match": "garbage", "Accept-Encoding": encoding})
+        assert failed.status_code == 412
+        assert failed.data == b"" and failed.headers["Content-Length"] == "0"
+        assert failed.headers["ETag"] == current.headers["ETag"]
+        assert failed.headers["Last-Modified"] == current.headers["Last-Modified"]
+        # No representation, so nothing describing one; and nothing that lets a cache keep the 412.
+        for name in ("Content-Encoding", "Content-Type", "Cache-Control"):
+            assert name not in failed.headers, name
+    etag = current.headers["ETag"]
+    weak = client.get(route, headers={"If-Match": "W/" + etag, "Accept-Encoding": encoding})
+    assert weak.status_code == 412 and weak.data == b""  # If-Match compares strongly (RFC 9110, 13.1.1)
+    for match in (etag, "*", f'"nope", {etag}'):
+        passed = client.get(route, headers={"If-Match": match, "Accept-Encoding": encoding})
+        assert passed.status_code == 200 and passed.data == current.data
+        # Passed, it hands over to If-None-Match (RFC 9110, 13.2.2), which may still answer 304.
+        both = client.get(route, headers={"If-Match": match, "If-None-Match": etag, "Accept-Encoding": encoding})
+        assert both.status_code == 304 and both.data == b""
+
+
+def test_if_unmodified_since_is_evaluated(client: FlaskClient) -> None:
+    current = client.get("/feeds/ai.xml")
+    last_modified = current.headers["Last-Modified"]
+    earlier = http_date(parsedate_to_datetime(last_modified) - timedelta(seconds=1))
+    failed = client.get("/feeds/ai.xml", headers={"If-Unmodified-Since": earlier})
+    assert failed.status_code == 412 and failed.data == b""
+    assert failed.headers["ETag"] == current.headers["ETag"] and failed.headers["Last-Modified"] == last_modified
+    # RFC 9110, 13.2.2: it fails before If-None-Match is looked at; If-Match, when present, decides instead.
+    both = {"If-Unmodified-Since": earlier, "If-None-Match": current.headers["ETag"]}
+    assert client.get("/feeds/ai.xml", headers=both).status_code == 412
+    with_match = {"If-Unmodified-Since": earlier, "If-Match": current.headers["ETag"]}
+    assert client.get("/feeds/ai.xml", headers=with_match).data == current.data
+    for since in (last_modified, http_date(parsedate_to_datetime(last_modified) + timedelta(days=1)),
+                  "garbage"):  # an invalid date is ignored (13.1.4)
+        passed = client.get("/feeds/ai.xml", headers={"If-Unmodified-Since": since})
+        assert passed.status_code == 200 and passed.data == current.data
+
+
 # --- real servers --------------------------------------------------------------------------
 
 @contextmanager
@@ -259,3 +311,5 @@ def test_real_servers_answer_the_same(seeds: Path, tmp_path: Path, server: str) 
             assert status == 400, (target, header, body)
             if server == "serve":
                 assert body.startswith(b"Bad request: "), body
+        status, head, body = _raw_get(port, b"/feeds/ai.xml", b"If-Match: garbage\r\n")
+        assert status == 412 and body == b"" and b"\r\nETag: " in head
