@@ -10,6 +10,7 @@ from flask import Flask
 
 from ..settings import ENV_PREFIX, Settings, setting_fields
 from ..source import warn_if_slow_yaml
+from .guard import refuse_malformed
 from .state import FeedState
 from .views import bp
 
@@ -39,6 +40,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     state = FeedState(settings)
     app.extensions[EXTENSION] = state
     app.register_blueprint(bp)
+    # Around the whole app: routing must never see what it refuses (for_development_server wraps this too).
+    app.wsgi_app = refuse_malformed(app.wsgi_app)  # type: ignore[method-assign, assignment]
     return app
 
 

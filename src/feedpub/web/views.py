@@ -129,7 +129,33 @@ def _send(current: FeedState, prepared: Prepared, max_age: int) -> Response:
     else:
         body, headers = current.plain.get(prepared), prepared.plain_headers
     response = Response(body, headers=[*headers, cache_control(max_age)])
-    return response.make_conditional(request.environ)
+    if _precondition_fails(response):
+        return _precondition_failed(response)
+    environ = request.environ
+    if "HTTP_IF_MATCH" in environ:  # passed, above: make_conditional's own reading would undo that
+        environ = {key: value for key, value in environ.items() if key != "HTTP_IF_MATCH"}
+    response.make_conditional(environ)
+    return response
+
+
+def _precondition_fails(response: Response) -> bool:
+    """RFC 9110, 13.2.2 steps 1-2, which make_conditional gets wrong (``If-Match: *`` fails there,
+    and a passed If-Match overrides If-None-Match) or skips (If-Unmodified-Since)."""
+    if_match = request.if_match
+    if if_match:
+        return not if_match.contains(response.get_etag()[0] or "")  # strong comparison; '*' matches
+    since, last_modified = request.if_unmodified_since, response.last_modified
+    return since is not None and last_modified is not None and last_modified > since
+
+
+def _precondition_failed(response: Response) -> Response:
+    """A 412 keeps the validators but no representation (RFC 9110, 15.5.13); without Cache-Control
+    no cache stores it (412 is not cacheable by default), so it never stands in for the feed."""
+    response.status_code = 412
+    response.set_data(b"")
+    for name in ("Content-Type", "Content-Encoding", "Cache-Control"):
+        del response.headers[name]
+    return response
 
 
 @bp.app_errorhandler(404)
