@@ -1,7 +1,8 @@
-"""Shared fixtures: the Flask trio (app, client, runner) plus corpora on disk."""
+"""Fixtures for every test: the Flask trio (app, client, runner), the corpora on disk."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -13,17 +14,16 @@ from flask.testing import FlaskClient
 
 from feedpub.web import create_app
 
+from .readers_support import FIXTURE_CORPUS, generated_corpus
+
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
-CORPUS = ROOT.parent / "shared" / "corpora" / "powerapps-news"
 SITE_URL = "http://feeds.example.test"
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Tests never see the developer's FEEDPUB_* settings nor touch their parse cache."""
-    import os
-
     for name in list(os.environ):
         if name.startswith("FEEDPUB_"):
             monkeypatch.delenv(name)
@@ -40,9 +40,14 @@ def seeds(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def corpus_dir() -> Path:
-    if not CORPUS.is_dir():
-        pytest.skip(f"the shared corpus is not at {CORPUS}")
-    return CORPUS
+    """The handwritten fixture corpus (read only: copy it before changing anything)."""
+    return FIXTURE_CORPUS
+
+
+@pytest.fixture(scope="session")
+def generated_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A few hundred articles from the project's deterministic generator, for tests that need volume."""
+    return generated_corpus(tmp_path_factory.mktemp("generated"))
 
 
 @pytest.fixture
