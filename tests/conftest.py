@@ -1,4 +1,4 @@
-"""Fixtures for every test: the Flask trio (app, client, runner), the corpora on disk."""
+"""Fixtures for every test: the Flask trio (app, client, runner), the corpora on disk, Hypothesis profiles."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, settings
 
 from feedpub.web import create_app
 
@@ -19,6 +20,16 @@ from .readers_support import FIXTURE_CORPUS, generated_corpus
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
 SITE_URL = "http://feeds.example.test"
+
+# Hypothesis: the same examples on every run (plain pytest, `make test`, CI), so a pass can be reproduced
+# and a failure is not a coin toss; `make fuzz` (profile "fuzz"; or HYPOTHESIS_PROFILE=fuzz) searches
+# widely for new failures, each of which becomes an @example. Nothing timing-based may fail a run on a
+# slow, busy machine (no deadline, no too_slow). `--hypothesis-profile NAME` still wins: Hypothesis'
+# plugin applies it after this file is loaded.
+_STEADY = settings(database=None, print_blob=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("deterministic", _STEADY, derandomize=True)
+settings.register_profile("fuzz", _STEADY, derandomize=False, max_examples=2000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "deterministic")
 
 
 @pytest.fixture(autouse=True)
