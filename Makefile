@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test build check install clean
+.PHONY: serve test fuzz build check install clean
 
 $(BIN)/feedpub: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,13 @@ serve: install
 	$(BIN)/feedpub build
 	$(BIN)/feedpub serve --host $(HOST) --port $(PORT)
 
+# Hypothesis replays the same examples on every run (the "deterministic" profile, tests/conftest.py) ...
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --hypothesis-profile=deterministic
+
+# ... and `make fuzz` runs the same property tests with many more random examples, to find new failures.
+fuzz: install
+	$(BIN)/python -m pytest -m hypothesis --hypothesis-profile=fuzz
 
 build: install
 	$(BIN)/feedpub build

@@ -291,7 +291,7 @@ def probe_server(args: argparse.Namespace) -> dict[str, Any]:
     result["reload_interval"] = state.settings.reload_interval
 
     # one reload after editing the newest article, profiled
-    from benchmarks.corpus import touch_one
+    from tests.corpusgen import touch_one
 
     path = Path(site.corpus.articles[0].path)
     original, info = path.read_bytes(), path.stat()

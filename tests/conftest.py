@@ -1,7 +1,8 @@
-"""Shared fixtures: the Flask trio (app, client, runner) plus corpora on disk."""
+"""Fixtures for every test: the Flask trio (app, client, runner), the corpora on disk, Hypothesis profiles."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -10,20 +11,30 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, settings
 
 from feedpub.web import create_app
 
+from .readers_support import FIXTURE_CORPUS, generated_corpus
+
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
-CORPUS = ROOT.parent / "shared" / "corpora" / "powerapps-news"
 SITE_URL = "http://feeds.example.test"
+
+# Hypothesis: the same examples on every run (plain pytest, `make test`, CI), so a pass can be reproduced
+# and a failure is not a coin toss; `make fuzz` (profile "fuzz"; or HYPOTHESIS_PROFILE=fuzz) searches
+# widely for new failures, each of which becomes an @example. Nothing timing-based may fail a run on a
+# slow, busy machine (no deadline, no too_slow). `--hypothesis-profile NAME` still wins: Hypothesis'
+# plugin applies it after this file is loaded.
+_STEADY = settings(database=None, print_blob=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("deterministic", _STEADY, derandomize=True)
+settings.register_profile("fuzz", _STEADY, derandomize=False, max_examples=2000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "deterministic")
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Tests never see the developer's FEEDPUB_* settings nor touch their parse cache."""
-    import os
-
     for name in list(os.environ):
         if name.startswith("FEEDPUB_"):
             monkeypatch.delenv(name)
@@ -40,9 +51,14 @@ def seeds(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def corpus_dir() -> Path:
-    if not CORPUS.is_dir():
-        pytest.skip(f"the shared corpus is not at {CORPUS}")
-    return CORPUS
+    """The handwritten fixture corpus (read only: copy it before changing anything)."""
+    return FIXTURE_CORPUS
+
+
+@pytest.fixture(scope="session")
+def generated_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A few hundred articles from the project's deterministic generator, for tests that need volume."""
+    return generated_corpus(tmp_path_factory.mktemp("generated"))
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@
   message locally, and fails it when ``FEEDPUB_REQUIRE_READERS`` is set (CI).
 * :func:`build_site`: ``feedpub build`` through the real CLI, with no ``FEEDPUB_*``
   variable of the caller's environment leaking in.
+* The corpora every such test reads, all made by the repository itself: the bundled seeds,
+  the handwritten fixture corpus (:data:`FIXTURE_CORPUS`) and :func:`generated_corpus`.
 * :class:`GunicornServer`: the real ``gunicorn wsgi:app`` on a free 127.0.0.1 port,
   whose access log records, for every request, the request headers that matter for
   conditional GET and the status that was answered. Nothing is added to the app:
@@ -35,7 +37,10 @@ from feedpub.cli import main as feedpub_main
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
-CORPUS = ROOT.parent / "shared" / "corpora" / "powerapps-news"
+# Handwritten articles in the shapes real corpora have (tests/fixtures/README.md says which file is which).
+FIXTURE_CORPUS = ROOT / "tests" / "fixtures" / "corpus"
+# Enough generated articles that the busiest feeds hold max_items entries and outputs pass 1 MiB.
+GENERATED_ARTICLES = 150
 
 # Read at import time: the autouse ``_clean_env`` fixture removes every FEEDPUB_*
 # variable before each test runs.
@@ -90,12 +95,21 @@ def need_module(name: str, *also: str) -> ModuleType:
         raise  # unreachable: missing() always raises
 
 
+def generated_corpus(target: Path, n: int = GENERATED_ARTICLES) -> Path:
+    """``n`` articles from the project's deterministic generator (seed 0) in ``target``."""
+    from .corpusgen import generate
+
+    generate(target, n, seed=0, workers=1)  # in process: no fork under pytest
+    return target
+
+
 def built_sites(root: Path, site_url: str) -> dict[str, Path]:
-    """Static builds (default settings) of the bundled seeds and, when it is there, the corpus."""
-    sites = {"seeds": build_site(SEEDS, root / "seeds", site_url)}
-    if CORPUS.is_dir():
-        sites["corpus"] = build_site(CORPUS, root / "corpus", site_url)
-    return sites
+    """Static builds (default settings) of the bundled seeds, the fixture corpus and a generated corpus."""
+    return {
+        "seeds": build_site(SEEDS, root / "seeds", site_url),
+        "corpus": build_site(FIXTURE_CORPUS, root / "corpus", site_url),
+        "generated": build_site(generated_corpus(root / "generated-seeds"), root / "generated", site_url),
+    }
 
 
 def feed_count(sites: dict[str, Path]) -> int:
@@ -111,14 +125,6 @@ def archive_count(sites: dict[str, Path]) -> int:
 def xml_feed_count(sites: dict[str, Path]) -> int:
     """How many RSS (or Atom) documents there are: every listed feed and every archive page."""
     return feed_count(sites) + archive_count(sites)
-
-
-def need_corpus() -> Path:
-    if not CORPUS.is_dir():
-        if REQUIRE_READERS:
-            pytest.fail(f"the shared corpus is not at {CORPUS}", pytrace=False)
-        pytest.skip(f"the shared corpus is not at {CORPUS}")
-    return CORPUS
 
 
 def clean_environ(**extra: str) -> dict[str, str]:
@@ -145,11 +151,10 @@ def feed_files(out: Path, suffix: str) -> list[Path]:
     return sorted(p for p in out.rglob(f"*{suffix}") if p.name not in ("index.json",) and not p.name.startswith("."))
 
 
-def combined_seeds(target: Path, with_corpus: bool = True) -> Path:
-    """A seeds directory holding the bundled seeds and (when it is there) the 192-file corpus."""
+def combined_seeds(target: Path) -> Path:
+    """A seeds directory holding the bundled seeds and the fixture corpus."""
     shutil.copytree(SEEDS, target / "seeds")
-    if with_corpus and CORPUS.is_dir():
-        shutil.copytree(CORPUS, target / "corpus")
+    shutil.copytree(FIXTURE_CORPUS, target / "corpus")
     return target
 
 

@@ -1,4 +1,4 @@
-"""Spec conformance of every feed feedpub writes, for the bundled seeds and the 192-file corpus.
+"""Spec conformance of every feed feedpub writes, for the bundled seeds, the fixture corpus and a generated one.
 
 No offline W3C Feed Validation Service exists, so the rules that matter are
 checked here directly: RSS 2.0 (rssboard.org/rss-specification), Atom
@@ -22,8 +22,10 @@ from urllib.parse import urlsplit
 import pytest
 from lxml import etree, html
 
+from feedpub.settings import Settings
+
 from .conftest import SITE_URL
-from .readers_support import (SEEDS, archive_count, build_site, built_sites, feed_count, feed_files, need_corpus,
+from .readers_support import (FIXTURE_CORPUS, SEEDS, archive_count, build_site, built_sites, feed_count, feed_files,
                               need_module, xml_feed_count)
 
 HERE = Path(__file__).resolve().parent
@@ -57,10 +59,14 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return built_sites(tmp_path_factory.mktemp("conformance"), SITE_URL)
 
 
-def test_the_corpus_is_there(sites: dict[str, Path]) -> None:
-    """Every check below covers the corpus only when it is beside the clone (CI: it must be)."""
-    need_corpus()
-    assert set(sites) == {"seeds", "corpus"}
+def test_every_corpus_is_built(sites: dict[str, Path]) -> None:
+    """Every check below covers the three corpora, from files the repository carries or makes."""
+    assert set(sites) == {"seeds", "corpus", "generated"}
+    # Each site has feeds, and the corpora span months, so the RFC 5005 archive pages are checked too.
+    assert all(feed_count({name: out}) > 0 for name, out in sites.items())
+    assert archive_count({"corpus": sites["corpus"]}) > 0 and archive_count({"generated": sites["generated"]}) > 0
+    # The busiest generated feeds are full: the size limit below is checked at max_items, not below it.
+    assert len(json.loads((sites["generated"] / "all.json").read_bytes())["items"]) == Settings().max_items
 
 
 class Feed:
@@ -617,7 +623,7 @@ def _tree(out: Path) -> dict[str, bytes]:
 
 
 def test_two_builds_are_byte_identical(tmp_path: Path) -> None:
-    corpus = need_corpus()
+    corpus = FIXTURE_CORPUS
     copy = tmp_path / "elsewhere" / "corpus-copy"
     shutil.copytree(corpus, copy)  # another path, fresh mtimes: neither may leak into the output
     first = build_site(corpus, tmp_path / "first", SITE_URL)
@@ -675,7 +681,7 @@ def _page(rel: str) -> str:
 
 def test_ids_are_stable_when_an_unrelated_article_is_added(tmp_path: Path) -> None:
     seeds = tmp_path / "seeds"
-    shutil.copytree(need_corpus(), seeds / "corpus")
+    shutil.copytree(FIXTURE_CORPUS, seeds / "corpus")
     shutil.copytree(SEEDS, seeds / "bundled")
     before = build_site(seeds, tmp_path / "before", SITE_URL)
     items = json.loads((before / "all.json").read_bytes())["items"]

@@ -25,8 +25,9 @@ from feedpub.loader import load
 from feedpub.settings import Settings
 from feedpub.site import Site, render_site
 
+from .conftest import FIXTURE_CORPUS
+
 SITE_URL = "http://feeds.example.test"
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "powerapps-news"
 FEEDS_URL = f"{SITE_URL}/feeds/"
 NS = {
     "atom": "http://www.w3.org/2005/Atom",
@@ -929,20 +930,27 @@ def test_hostile_featured_content_never_reaches_a_feed(write_article: WriteArtic
             assert bad not in lowered
 
 
-# -- the shared 192-file corpus ----------------------------------------------------------------------------
+# -- the fixture corpus (real shapes) and a generated one (volume) -----------------------------------------
+
+
+def corpus_files(root: Path) -> list[Path]:
+    """Every article file of a corpus (the generated one keeps them in numbered subdirectories)."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".md", ".txt"))
 
 
 @pytest.fixture(scope="module")
 def corpus_site() -> tuple[Path, Site]:
-    if not CORPUS.is_dir():
-        pytest.skip(f"the shared corpus is not at {CORPUS}")
-    return CORPUS, render(CORPUS)
+    return FIXTURE_CORPUS, render(FIXTURE_CORPUS)
 
 
 def test_corpus_renders_and_every_feed_parses(corpus_site: tuple[Path, Site]) -> None:
-    _, site = corpus_site
-    assert site.corpus.files == 192
-    assert len(site.feeds) > 10
+    root, site = corpus_site
+    fronts = [raw_front(p) for p in corpus_files(root)]
+    assert site.corpus.files == len(fronts) >= 15
+    # One feed for everything, and one per topic and per provider named anywhere (drafts included).
+    topics = {topic for front in fronts for topic in front["topics"]}
+    providers = {front["provider"]["domain"] for front in fronts}
+    assert len(site.feeds) == 1 + len(topics) + len(providers)
     for name, output in site.outputs.items():
         if name.endswith((".xml", ".atom")):
             reader = feedparser.parse(output.body)
@@ -961,13 +969,31 @@ def test_corpus_renders_and_every_feed_parses(corpus_site: tuple[Path, Site]) ->
         assert list(feed.entries) == sorted(feed.entries, key=lambda a: a.sort_key)
 
 
+def _secrets(root: Path, stride: int = 0) -> list[bytes]:
+    """Each file's secured value, its ';' parts and a 32-character prefix; with ``stride``, also every
+    24-character window starting at a multiple of it, so any leaked run of 24 + stride characters is caught."""
+    values = [str(raw_front(p)["secured"]) for p in corpus_files(root)]
+    assert values and all(len(value) > 32 for value in values)
+    parts = {piece for value in values for piece in (value, *value.split(";"), value[:32]) if piece}
+    if stride:
+        parts |= {value[i:i + 24] for value in values for i in range(0, len(value) - 23, stride)}
+    return sorted(piece.encode() for piece in parts)
+
+
 def test_corpus_outputs_hold_no_secret_and_no_relative_url(corpus_site: tuple[Path, Site]) -> None:
     root, site = corpus_site
-    secrets = [raw_front(p)["secured"].split(";")[0][:32].encode() for p in sorted(root.iterdir())]
-    assert len(secrets) == 192
+    secrets = _secrets(root, stride=12)
+    assert len(secrets) >= 3 * len(corpus_files(root))
     blob = b"\n".join(o.body for o in site.outputs.values())
     assert not [s for s in secrets if s in blob]
     assert [u for _, _, u in all_urls(site) if not is_absolute(u)] == []
+
+
+def test_generated_corpus_outputs_hold_no_secret(generated_dir: Path) -> None:
+    site = render(generated_dir, max_items=1000)
+    blob = b"\n".join(o.body for o in site.outputs.values())
+    assert len(site.corpus.articles) > 100
+    assert not [s for s in _secrets(generated_dir) if s in blob]
 
 
 def test_corpus_renders_with_every_item(corpus_site: tuple[Path, Site]) -> None:
@@ -975,7 +1001,10 @@ def test_corpus_renders_with_every_item(corpus_site: tuple[Path, Site]) -> None:
     site = render(root, max_items=1000)
     assert len(jfeed(site, "all.json")["items"]) == len(site.corpus.articles)
     assert len(parsed(site, "all.atom").entries) == len(site.corpus.articles)
-    assert re.fullmatch(r"\d+", str(len(site.corpus.articles)))
+    # Every published file is an entry, except the older copy of a duplicated URL.
+    fronts = [raw_front(p) for p in corpus_files(root) if raw_front(p).get("published", True)]
+    urls = [front.get("webUrl") or front["originalUrl"] for front in fronts]
+    assert len(site.corpus.articles) == len(set(urls)) < len(urls)
 
 
 @pytest.mark.parametrize("size", [1, 7])

@@ -1,8 +1,8 @@
 """Real feed readers against feedpub's feeds.
 
-Static files (every RSS and Atom feed of the seeds and of the 192-file corpus):
-feedparser and sfeed. Over HTTP from a running ``gunicorn wsgi:app`` on 127.0.0.1
-(the seeds and the corpus served together): reader (lemon24), newsboat and
+Static files (every RSS and Atom feed of the seeds, of the fixture corpus and of a
+generated corpus, archives included): feedparser and sfeed. Over HTTP from a running
+``gunicorn wsgi:app`` on 127.0.0.1 (the seeds and the fixture corpus served together): reader (lemon24), newsboat and
 rss2email, and one test that checks, from gunicorn's own access log, the request
 headers every reader sent and that each repeat fetch was answered with a 304.
 
@@ -34,6 +34,7 @@ from .readers_support import (
     Entry,
     GunicornServer,
     Request,
+    archive_count,
     built_sites,
     by_path,
     clean_environ,
@@ -41,16 +42,15 @@ from .readers_support import (
     describe,
     entries_of,
     feed_count,
-    xml_feed_count,
     feed_files,
     fetch,
     need,
-    need_corpus,
     need_module,
     squash,
+    xml_feed_count,
 )
 
-# The feeds the HTTP readers subscribe to: everything (max_items entries of the corpus), a topic
+# The feeds the HTTP readers subscribe to: everything (seeds and fixture corpus), a topic
 # whose entries carry related coverage, a topic whose feed is empty (its seeds are unpublished),
 # and a provider feed.
 FEEDS = ("all", "ai", "natural-language-processing", "providers/thenextweb.com")
@@ -75,9 +75,11 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return built_sites(tmp_path_factory.mktemp("built"), SITE_URL)
 
 
-def test_the_corpus_is_there() -> None:
-    """The static reader tests cover the corpus only when it is beside the clone (CI: it must be)."""
-    assert need_corpus().is_dir()
+def test_the_static_readers_read_every_corpus(built: dict[str, Path]) -> None:
+    """The seeds, the fixture corpus and the generated one, each with feeds; the two corpora with archive pages."""
+    assert set(built) == {"seeds", "corpus", "generated"}
+    assert all(feed_count({name: out}) > 0 for name, out in built.items())
+    assert archive_count({"corpus": built["corpus"]}) > 0 and archive_count({"generated": built["generated"]}) > 0
 
 
 def static_feeds(built: dict[str, Path], suffixes: tuple[str, ...]) -> list[tuple[str, Path]]:

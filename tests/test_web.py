@@ -282,18 +282,21 @@ def test_byte_parity_with_static_build_seeds(seeds: Path, tmp_path: Path, runner
     assert built == served
 
 
-def test_byte_parity_with_static_build_corpus(corpus_dir: Path, tmp_path: Path, runner) -> None:
-    built, served = _served_and_built(corpus_dir, tmp_path, runner)
+@pytest.mark.parametrize("corpus", ["corpus_dir", "generated_dir"])
+def test_byte_parity_with_static_build_corpus(corpus: str, tmp_path: Path, runner,
+                                              request: pytest.FixtureRequest) -> None:
+    built, served = _served_and_built(request.getfixturevalue(corpus), tmp_path, runner)
     assert len(built) > 20
+    assert any("/archive/" in name for name in built)  # the corpora span months: archive pages are compared too
     assert built == served
 
 
-def test_workers_keep_outputs_compressed_and_a_bounded_plain_cache(corpus_dir: Path, tmp_path: Path) -> None:
+def test_workers_keep_outputs_compressed_and_a_bounded_plain_cache(generated_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert CliRunner().invoke(main, ["build", "--seeds", str(corpus_dir), "--out", str(out),
+    assert CliRunner().invoke(main, ["build", "--seeds", str(generated_dir), "--out", str(out),
                                      "--site-url", SITE_URL, "--no-archives"]).exit_code == 0
     budget_mib = 1
-    app = create_app({"TESTING": True, "seeds_dir": str(corpus_dir), "site_url": SITE_URL,
+    app = create_app({"TESTING": True, "seeds_dir": str(generated_dir), "site_url": SITE_URL,
                       "archives": False, "identity_cache_mb": budget_mib})
     state = app.extensions["feedpub"]
     assert all(output.body == b"" for output in state.snapshot.site.outputs.values())  # no plain copies

@@ -1,15 +1,13 @@
-"""Deterministic synthetic article corpus for feedpub benchmarks (``python -m benchmarks.corpus OUT N``).
-
-Writes files shaped like the real inputs (``seeds/``): YAML front matter only (``---\\n<yaml>\\n---\\n``)
-with the same key order and blank-line layout.  ``out_dir/<index//1000:03d>/<index:06d>_<hex16>.txt``,
-hex = blake2b-64 of the canonical URL (webUrl, else originalUrl), so deliberate duplicates share it.
-Approximate shape: ~6 KB per file; 1-5 of 25 Zipf-weighted topics (incl. "Réseaux de neurones", "C#",
-"AR/VR", ".NET"); 2,000 Zipf-distributed providers with a stable name/domain/URL scheme and a site-relative,
-absolute or no logo; 0-15 related items; 10 % unpublished (heat -1); 5 % YouTube videos with an iframe
-featuredContent; ~6 % without webUrl; dates over 2019-2021, ~4 % sharing a timestamp; canonical URLs unique
-except ~0.5 % deliberate duplicates (within a subdirectory); ~20 % of files use plain (unquoted) URLs like
-seed 002; text has quotes, ``&``, ``<b>``, ``’“”`` and accents.  Output depends only on (n, seed), not on
-the worker count; a corpus of n is a prefix of one of n' > n.  Existing files are overwritten, not deleted.
+"""Deterministic synthetic article corpus (``python -m tests.corpusgen OUT N``): volume for the tests, input for the
+benchmarks (kept under tests/ so the suite imports it without the benchmark runner). Files are shaped like seeds/
+(front matter only, same key order and blank lines), at ``out_dir/<index//1000:03d>/<index:06d>_<hex16>.txt``, hex
+= blake2b-64 of the canonical URL (webUrl, else originalUrl), so deliberate duplicates share it. ~6 KB per file;
+1-5 of 25 Zipf-weighted topics (incl. "Réseaux de neurones", "C#", "AR/VR", ".NET"); 2,000 Zipf-distributed
+providers with a stable name/domain/URL scheme and a site-relative, absolute or no logo; 0-15 related items; 10 %
+unpublished (heat -1); 5 % YouTube videos with an iframe featuredContent; ~6 % without webUrl; dates over
+2019-2021, ~4 % sharing a timestamp; ~0.5 % deliberate duplicate URLs (within a subdirectory); ~20 % of files with
+plain (unquoted) URLs; text with quotes, ``&``, ``<b>``, ``’“”`` and accents. Output depends only on (n, seed),
+not on the worker count; a corpus of n is a prefix of one of n' > n. Existing files are overwritten, not deleted.
 """
 from __future__ import annotations
 
@@ -290,9 +288,7 @@ def _write(out_dir: Path, index: int, a: dict[str, Any], text: str) -> tuple[Pat
     h = hashlib.blake2b((a.get("webUrl") or a["originalUrl"]).encode(), digest_size=8).hexdigest()
     path = Path(out_dir) / f"{index // PER_DIR:03d}" / f"{index:06d}_{h}.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = text.encode()
-    path.write_bytes(data)
-    return path, len(data)
+    return path, path.write_bytes(text.encode())
 
 
 def _write_chunk(job: tuple[Path, int, int, int]) -> int:
@@ -300,18 +296,14 @@ def _write_chunk(job: tuple[Path, int, int, int]) -> int:
     return sum(_write(out_dir, i, a, text)[1] for i, a, text in iter_articles(n, seed, [chunk]))
 
 
-def _generate(out_dir: Path, n: int, seed: int, workers: int | None = None) -> int:
+def generate(out_dir: Path, n: int, seed: int = 0, workers: int | None = None) -> int:
+    """Write n articles under out_dir with ``workers`` processes (default: all CPUs; 1 = in-process); bytes written."""
     jobs = [(Path(out_dir), seed, chunk, n) for chunk in range(-(-n // PER_DIR))]
     workers = min(len(jobs), workers or os.cpu_count() or 1)
     if workers <= 1:
         return sum(map(_write_chunk, jobs))
     with ProcessPoolExecutor(workers) as pool:  # output is identical whatever the worker count
         return sum(pool.map(_write_chunk, jobs))
-
-
-def generate(out_dir: Path, n: int, seed: int = 0, workers: int | None = None) -> None:
-    """Write n articles under out_dir using ``workers`` processes (default: all CPUs; 1 = in-process)."""
-    _generate(out_dir, n, seed, workers)
 
 
 def touch_one(out_dir: Path, index: int) -> Path:
@@ -348,7 +340,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    size = _generate(args.out_dir, args.n, args.seed, args.workers)
+    size = generate(args.out_dir, args.n, args.seed, args.workers)
     print(f"wrote {args.n} files, {size} bytes ({size / max(args.n, 1) / 1024:.1f} KiB avg) "
           f"to {args.out_dir} in {time.perf_counter() - t0:.2f}s")
 
