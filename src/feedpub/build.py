@@ -4,19 +4,23 @@ Each file is written to a temporary name and renamed into place, so a reader
 (or a killed build) only ever sees a whole old or whole new file. Unchanged
 files keep their bytes and mtime; each file's mtime is its feed's newest entry,
 so a plain web server sends a meaningful Last-Modified. Only files a previous
-build listed in its manifest are ever removed.
+build listed in its manifest are ever removed. One build at a time writes a
+directory (:func:`locked`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import stat
 import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +42,66 @@ class BuildReport:
     changed: tuple[str, ...] = ()  # names of the files written
 
 
+class OutputError(Exception):
+    """The output directory could not be written: one line naming the path and the reason."""
+
+    def __init__(self, path: str | Path, error: OSError) -> None:
+        super().__init__(f"cannot write {path}: {error.strerror or error}")
+
+
+class OutputBusy(Exception):
+    """Another build held the output directory's lock for longer than we would wait."""
+
+
+@contextmanager
+def locked(out_dir: Path, wait: float, on_wait: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """Hold ``out_dir``'s build lock, waiting up to ``wait`` seconds (calling ``on_wait`` once) if it is held.
+
+    A build removes the temporary files a killed build left, which would include
+    those of a build still running; so builds into one directory take turns. The
+    lock is ``flock`` on the directory itself: nothing is added to a tree a web
+    server publishes whole, and the kernel releases it when its holder exits,
+    however it exits, so it is never stale.
+    """
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise OutputError(exc.filename or out_dir, exc) from None
+    try:
+        deadline = time.monotonic() + wait
+        while not _try_lock(fd):
+            if time.monotonic() >= deadline:
+                raise OutputBusy(f"another feedpub build is writing to {out_dir}; gave up waiting after {wait:g} s")
+            on_wait()
+            on_wait = _nothing
+            time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _nothing() -> None:
+    pass
+
+
 def write_site(site: Site, out_dir: Path) -> BuildReport:
+    """Write ``site`` under ``out_dir`` (hold :func:`locked` around the render and this)."""
+    try:
+        return _write_site(site, out_dir)
+    except OSError as exc:
+        raise OutputError(exc.filename or out_dir, exc) from None
+
+
+def _write_site(site: Site, out_dir: Path) -> BuildReport:
     out_dir.mkdir(parents=True, exist_ok=True)
     root = out_dir.resolve()
     manifest = _manifest(out_dir)
@@ -100,9 +163,8 @@ class _Resolver:
         return f"{directory}/{tail}"
 
     def _directory(self, head: str) -> str | None:
-        known = self._dirs.get(head, False)
-        if known is not False:
-            return known
+        if head in self._dirs:
+            return self._dirs[head]
         parent_head, _, last = head.rpartition("/")
         parent = self._directory(parent_head)
         found: str | None = None
@@ -141,18 +203,23 @@ def _same_bytes(path: str | Path, body: bytes) -> bool:
 
 
 def _atomic_write(path: Path, body: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    except OSError as exc:
+        raise OutputError(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(body)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError):  # a full disk names no file: name the one we were writing
+            raise OutputError(path, exc) from None
         raise
 
 
