@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 import yaml
@@ -22,7 +22,6 @@ from feedpub import build as build_module
 from feedpub.cli import main
 
 from .readers_support import clean_environ
-
 
 
 def make_seeds(root: Path, count: int) -> Path:
@@ -79,7 +78,7 @@ def test_concurrent_builds_into_one_directory_take_turns(tmp_path: Path) -> None
     fresh = tmp_path / "fresh"
     assert invoke(seeds, fresh).exit_code == 0
     assert tree(out) == tree(fresh)  # complete, and nothing left over (no temporary files)
-    assert invoke(seeds, out).stdout.endswith("0 files written, %d unchanged, 0 removed.\n" % len(tree(fresh)))
+    assert invoke(seeds, out).stdout.endswith(f"0 files written, {len(tree(fresh))} unchanged, 0 removed.\n")
 
 
 @contextmanager
@@ -182,7 +181,7 @@ def test_a_full_disk_is_one_line_leaves_no_debris_and_the_next_build_completes(
         def __init__(self, handle: Any) -> None:
             self.handle = handle
 
-        def __enter__(self) -> Full:
+        def __enter__(self) -> Self:
             return self
 
         def __exit__(self, *exc: object) -> None:
