@@ -100,6 +100,8 @@ class PublishedTimes:
 
     def claim(self, claims: Sequence[Claim], seen: datetime, now: datetime | None = None) -> list[datetime]:
         """The time of each claimed version (in order); ``seen``: when this process read the seeds."""
+        if not claims:
+            return []  # a reload that changed no output takes no write lock
         now = now or datetime.now(timezone.utc)
         with self._lock:
             if self._local is None:
