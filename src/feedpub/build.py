@@ -1,28 +1,35 @@
 """Writing a rendered site to a directory, safely and incrementally.
 
 Each file is written to a temporary name and renamed into place, so a reader
-(or a killed build) only ever sees a whole old or whole new file. Unchanged
-files keep their bytes and mtime; each file's mtime is its feed's newest entry,
-so a plain web server sends a meaningful Last-Modified. Only files a previous
-build listed in its manifest are ever removed.
+(or a killed or failed build) only ever sees a whole old or whole new file.
+Unchanged files keep their bytes and mtime. Each file's mtime is the later of
+its feed's newest entry and the time its current bytes were first written (kept
+per file in the manifest, see :mod:`feedpub.published`): a plain web server's
+``Last-Modified``, and nginx's ETag (mtime and size), move whenever the bytes
+do. Only files a previous build listed in its manifest are ever removed. One
+build at a time writes a directory (:func:`locked`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import stat
 import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
-from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from .feeds import Feed
 from .model import EPOCH, MICROSECOND
-from .site import Format, Site
+from .published import Dated, next_time
+from .site import Format, Site, body_version
 from .tree import walk
 
 MANIFEST = ".feedpub-manifest.json"
@@ -38,7 +45,66 @@ class BuildReport:
     changed: tuple[str, ...] = ()  # names of the files written
 
 
-def write_site(site: Site, out_dir: Path) -> BuildReport:
+class OutputError(Exception):
+    """The output directory could not be written: one line naming the path and the reason."""
+
+    def __init__(self, path: str | Path, error: OSError) -> None:
+        super().__init__(f"cannot write {path}: {error.strerror or error}")
+
+
+class OutputBusy(Exception):
+    """Another build held the output directory's lock for longer than we would wait."""
+
+
+@contextmanager
+def locked(out_dir: Path, wait: float, on_wait: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """Hold ``out_dir``'s build lock, waiting up to ``wait`` seconds (calling ``on_wait`` once) if it is held.
+
+    A build removes the temporary files a killed build left, which would include
+    those of a build still running; so builds into one directory take turns. The
+    lock is ``flock`` on the directory itself: nothing is added to a tree a web
+    server publishes whole, and the kernel releases it when its holder exits,
+    however it exits, so it is never stale.
+    """
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise OutputError(exc.filename or out_dir, exc) from None
+    try:
+        deadline = time.monotonic() + wait
+        while not _try_lock(fd):
+            if time.monotonic() >= deadline:
+                raise OutputBusy(f"another feedpub build is writing to {out_dir}; gave up waiting after {wait:g} s")
+            on_wait()
+            on_wait = _nothing
+            time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _nothing() -> None:
+    pass
+
+
+def write_site(site: Site, out_dir: Path, now: datetime | None = None) -> BuildReport:
+    """Write ``site`` under ``out_dir`` (hold :func:`locked` around the render and this); ``now`` dates new bytes."""
+    try:
+        return _write_site(site, out_dir, now or datetime.now(timezone.utc))
+    except OSError as exc:
+        raise OutputError(exc.filename or out_dir, exc) from None
+
+
+def _write_site(site: Site, out_dir: Path, now: datetime) -> BuildReport:
     out_dir.mkdir(parents=True, exist_ok=True)
     root = out_dir.resolve()
     manifest = _manifest(out_dir)
@@ -50,17 +116,18 @@ def write_site(site: Site, out_dir: Path) -> BuildReport:
     targets = {name: inside(name) for name in site.outputs}
     changed = [name for name, output in site.outputs.items()
                if not output.kept and not _same_bytes(targets[name], output.body)]
+    dates = _dates(site, targets, _published(manifest), set(changed), now)
     stale = sorted(previous - set(site.outputs))
     if changed or stale:
         # List everything this build may leave behind before touching it, and no
         # fingerprints: a build killed half-way is finished by the next one.
-        _write_manifest(out_dir, sorted(previous | set(site.outputs)))
+        _write_manifest(out_dir, sorted(previous | set(site.outputs)), dates)
     for name in changed:
-        _atomic_write(Path(targets[name]), site.outputs[name].body)
+        _atomic_write(Path(targets[name]), site.outputs[name].body, _mtime_ns(dates[name].time))
     for name, output in site.outputs.items():
         if output.kept:
             continue  # checked by the memo: on disk with the right bytes and mtime
-        mtime = _mtime_ns(output.last_modified)
+        mtime = _mtime_ns(dates[name].time)
         if os.stat(targets[name]).st_mtime_ns != mtime:
             os.utime(targets[name], ns=(mtime, mtime))
     removed = 0
@@ -70,8 +137,33 @@ def write_site(site: Site, out_dir: Path) -> BuildReport:
             os.unlink(target)
             removed += 1
             _prune_empty_dirs(Path(target).parent, root)
-    _write_manifest(out_dir, sorted(site.outputs), site.fingerprints)
+    _write_manifest(out_dir, sorted(site.outputs), dates, site.fingerprints)
     return BuildReport(len(changed), len(site.outputs) - len(changed), removed, tuple(changed))
+
+
+def _dates(site: Site, targets: Mapping[str, str], published: Mapping[str, Dated], changed: set[str],
+           now: datetime) -> dict[str, Dated]:
+    """Each output's version and time (see :mod:`feedpub.published`)."""
+    dates = {}
+    for name, output in site.outputs.items():
+        before = published.get(name)
+        if output.kept:  # the memo found it on disk with this record's time
+            assert before is not None
+            dates[name] = before
+            continue
+        if before is None and name in changed:
+            before = _on_disk(targets[name])  # written by a build that kept no times: what nginx served
+        version = body_version(output.body)
+        dates[name] = Dated(version, next_time(before, version, output.last_modified, now))
+    return dates
+
+
+def _on_disk(path: str) -> Dated | None:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return Dated("", EPOCH + info.st_mtime_ns // 1000 * MICROSECOND) if stat.S_ISREG(info.st_mode) else None
 
 
 class _Resolver:
@@ -100,9 +192,8 @@ class _Resolver:
         return f"{directory}/{tail}"
 
     def _directory(self, head: str) -> str | None:
-        known = self._dirs.get(head, False)
-        if known is not False:
-            return known
+        if head in self._dirs:
+            return self._dirs[head]
         parent_head, _, last = head.rpartition("/")
         parent = self._directory(parent_head)
         found: str | None = None
@@ -140,19 +231,26 @@ def _same_bytes(path: str | Path, body: bytes) -> bool:
         return False
 
 
-def _atomic_write(path: Path, body: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+def _atomic_write(path: Path, body: bytes, mtime_ns: int) -> None:
+    """Write ``body`` to ``path`` by renaming a whole, already dated file into place."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    except OSError as exc:
+        raise OutputError(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(body)
         os.chmod(tmp, 0o644)
+        os.utime(tmp, ns=(mtime_ns, mtime_ns))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError):  # a full disk names no file: name the one we were writing
+            raise OutputError(path, exc) from None
         raise
 
 
@@ -178,13 +276,32 @@ def _listed(manifest: Mapping[str, Any]) -> set[str]:
     return {name for name in names if isinstance(name, str)} if isinstance(names, list) else set()
 
 
+def _published(manifest: Mapping[str, Any]) -> dict[str, Dated]:
+    """The version and time of each output as the manifest records them (see :mod:`feedpub.published`)."""
+    records = manifest.get("published")
+    if not isinstance(records, dict):
+        return {}
+    published = {}
+    for name, record in records.items():
+        try:
+            version, moment = record
+            when = datetime.fromisoformat(moment)
+        except (TypeError, ValueError):
+            continue  # damaged by hand: that output is dated afresh
+        if isinstance(version, str) and when.tzinfo is not None:
+            published[name] = Dated(version, when)
+    return published
+
+
 class OutputMemo:
     """The feeds a previous build wrote, found by fingerprint, so only changed feeds are rendered again."""
 
     def __init__(self, out_dir: Path) -> None:
         self.out_dir = out_dir
-        feeds = _manifest(out_dir).get("feeds")
+        manifest = _manifest(out_dir)
+        feeds = manifest.get("feeds")
         self.fingerprints: dict[str, str] = feeds if isinstance(feeds, dict) else {}
+        self.published = _published(manifest)
         self._root = str(out_dir)
 
     def bodies(self, feed: Feed, fingerprint: str,
@@ -192,25 +309,29 @@ class OutputMemo:
         spec = feed.spec
         if self.fingerprints.get(spec.path) != fingerprint:
             return None
-        mtime = _mtime_ns(feed.updated)
         for fmt in formats:
+            name = fmt.output_name(spec)
+            dated = self.published.get(name)
             try:
-                info = os.lstat(f"{self._root}/{fmt.output_name(spec)}")
+                info = os.lstat(f"{self._root}/{name}")
             except OSError:
                 return None  # deleted by hand since: render it again
-            if not stat.S_ISREG(info.st_mode) or info.st_mtime_ns != mtime:
+            if dated is None or not stat.S_ISREG(info.st_mode) or info.st_mtime_ns != _mtime_ns(dated.time):
                 return None  # replaced or touched since: render again (same bytes: only its mtime is set)
         # On disk already, whole and dated: not even read, and write_site leaves it alone.
         return dict.fromkeys((fmt.name for fmt in formats), None)
 
 
-def _write_manifest(out_dir: Path, names: list[str], fingerprints: Mapping[str, str] | None = None) -> None:
+def _write_manifest(out_dir: Path, names: list[str], dates: Mapping[str, Dated],
+                    fingerprints: Mapping[str, str] | None = None) -> None:
     document: dict[str, Any] = {"generator": "feedpub", "files": names}
     if fingerprints is not None:
         document["feeds"] = dict(sorted(fingerprints.items()))
+    document["published"] = {name: [dates[name].version, dates[name].time.isoformat()]
+                             for name in sorted(dates)}
     body = json.dumps(document, indent=1).encode() + b"\n"
     if not _same_bytes(out_dir / MANIFEST, body):
-        _atomic_write(out_dir / MANIFEST, body)
+        _atomic_write(out_dir / MANIFEST, body, time.time_ns())
 
 
 def _prune_empty_dirs(directory: Path, root: Path) -> None:

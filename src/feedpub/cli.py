@@ -14,13 +14,13 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__
-from .build import OutputMemo, write_site
+from .build import BuildReport, OutputBusy, OutputError, OutputMemo, locked, write_site
 from .websub import Ledger, Publisher
 from .corpus import Corpus
 from .loader import CorpusLoader, SeedsUnavailable
 from .feeds import topic_slugs
 from .settings import Settings, SettingsError, describe, env_name, setting_fields
-from .site import render_site
+from .site import Site, render_site
 from .source import HAVE_LIBYAML, NO_LIBYAML_WARNING
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -109,15 +109,14 @@ def main() -> None:
 @setting_options("seeds_dir", "out_dir", "site_url", "site_title", "max_items", "language", "max_age", "cache_dir",
                  "cache", "websub_hub", "archives")
 @click.option("--strict", is_flag=True, help="Exit 1 when any file was rejected.")
-def build(strict: bool, **options: Any) -> None:
+@click.option("--lock-wait", default=30.0, show_default=True, type=click.FloatRange(min=0), metavar="SECONDS",
+              help="How long to wait for another build writing the same output directory.")
+def build(strict: bool, lock_wait: float, **options: Any) -> None:
     """Write every feed, index.json and index.opml under the output directory."""
     settings = _settings(options)
     corpus = _load(settings)
     _report(corpus)
-    site = render_site(corpus, settings, OutputMemo(settings.out_dir))
-    for note in site.notes:
-        click.echo(f"warning: {note}", err=True)
-    report = write_site(site, settings.out_dir)
+    site, report = _render_and_write(settings, corpus, lock_wait)
     if settings.websub_hub and report.changed:
         publisher = Publisher(settings.websub_hub, Ledger(settings.cache_dir))
         pinged = publisher.changed(site.feed_urls(report.changed))
@@ -132,6 +131,23 @@ def build(strict: bool, **options: Any) -> None:
     )
     if strict and corpus.rejected:
         sys.exit(1)
+
+
+def _render_and_write(settings: Settings, corpus: Corpus, lock_wait: float) -> tuple[Site, BuildReport]:
+    """Render against what the output directory holds and write it, one build at a time.
+
+    A second build waits (a build is usually seconds) rather than failing at once,
+    but not forever: builds started by a timer must not pile up behind a stuck one.
+    """
+    out = settings.out_dir
+    try:
+        with locked(out, lock_wait, lambda: click.echo(f"waiting for another build writing {out}", err=True)):
+            site = render_site(corpus, settings, OutputMemo(out))
+            for note in site.notes:
+                click.echo(f"warning: {note}", err=True)
+            return site, write_site(site, out)
+    except (OutputError, OutputBusy) as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()

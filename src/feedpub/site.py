@@ -60,7 +60,11 @@ INDEX_MIMETYPES = {"index.json": "application/json", "index.opml": "text/x-opml;
 
 @dataclass(frozen=True, slots=True)
 class Output:
-    """One finished file: its bytes, media type and the date of its newest content."""
+    """One finished file: its bytes, media type and the date of its newest content.
+
+    That date is a floor: the build and the server date an output by the later of it
+    and when its current bytes were first published (see :mod:`feedpub.published`).
+    """
 
     body: bytes
     mimetype: str

@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,10 +33,11 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
 from ..loader import CorpusLoader, SeedsUnavailable
+from ..published import Claim, PublishedTimes
 from ..settings import Settings
 from ..site import Output, Site, render_site
 from ..websub import Ledger, Publisher
-from .store import PlainBodies, Prepared, prepare
+from .store import PlainBodies, Prepared, prepare, redate
 
 log = logging.getLogger("feedpub.server")
 ENTRY_HTML_CACHE = 4096  # articles whose entry HTML a render keeps: the newest ones recur across feeds
@@ -47,6 +48,7 @@ class Snapshot:
     site: Site
     prepared: dict[str, Prepared]
     loaded_at: datetime
+    read_at: datetime  # when its files were read: dates its new outputs (see FeedState.dated)
     filtered: dict[tuple[str, object], Prepared] = field(default_factory=dict)  # made on demand, per query
 
 
@@ -59,6 +61,14 @@ def _publisher(settings: Settings) -> Publisher | None:
         log.warning("no WebSub ledger in %s (%s): every worker will ping", settings.cache_dir, exc)
         ledger = None
     return Publisher(settings.websub_hub, ledger)
+
+
+def _unchanged(before: Prepared | None, new: Prepared | None) -> Prepared:
+    """``before`` when ``new`` has the same bytes (or was not rendered): its object and date stay, nothing is announced."""
+    if new is None or (before is not None and before.etag == new.etag and before.mimetype == new.mimetype):
+        assert before is not None  # not rendered means taken from the previous snapshot
+        return before
+    return new
 
 
 class FeedState:
@@ -78,10 +88,12 @@ class FeedState:
         self._watcher_pid: int | None = None
         self.publisher = _publisher(settings)
         self.plain = PlainBodies(settings.identity_cache_mb << 20)
+        self.published = PublishedTimes(settings.cache_dir)
         self._stamp = self.loader.scan()
         self.snapshot = self._build(None, self._stamp)
 
     def _build(self, previous: Snapshot | None, stamps: dict[str, tuple[int, int]]) -> Snapshot:
+        read_at = datetime.now(timezone.utc)
         corpus = self.loader.load(stamps=stamps)
         known = set(previous.site.corpus.problems) if previous else set()
         for problem in corpus.problems:
@@ -98,13 +110,20 @@ class FeedState:
         site = render_site(corpus, self.settings, previous.site if previous else None,
                            render_archives=False, store=store, html_cache_size=ENTRY_HTML_CACHE)
         old = previous.prepared if previous else {}
-        prepared = {}
-        for name in site.outputs:
-            new, known = fresh.get(name), old.get(name)
-            # Unchanged bytes keep their object, so nothing is announced for them.
-            same = new is None or (known is not None and known.plain_headers == new.plain_headers)
-            prepared[name] = known if same else new
-        return Snapshot(site, prepared, datetime.now(timezone.utc))
+        prepared = {name: _unchanged(old.get(name), fresh.get(name)) for name in site.outputs}
+        prepared.update(self.dated({name: new for name, new in prepared.items() if new is not old.get(name)},
+                                   read_at))
+        return Snapshot(site, prepared, datetime.now(timezone.utc), read_at)
+
+    def dated(self, outputs: Mapping[str, Prepared], read_at: datetime) -> dict[str, Prepared]:
+        """``outputs`` (new bytes, dated by their newest entry) dated by when their bytes were first published.
+
+        The time is claimed in a table every worker shares, so all send the same
+        ``Last-Modified`` for one version (see :mod:`feedpub.published`).
+        """
+        times = self.published.claim([Claim(name, new.etag, new.last_modified) for name, new in outputs.items()],
+                                     read_at)
+        return {name: redate(new, time) for (name, new), time in zip(outputs.items(), times)}
 
     def reload(self, paths: Collection[str] | None = None) -> bool:
         """Look for changed files and swap in a new snapshot if any; return whether it changed.

@@ -13,7 +13,7 @@ import gzip
 import threading
 import zlib
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 
@@ -46,11 +46,22 @@ class Prepared:
 def prepare(output: Output) -> Prepared:
     compressed = gzip.compress(output.body, compresslevel=9, mtime=0)
     etag = body_version(output.body)
-    common = (("Content-Type", output.mimetype), ("Last-Modified", http_date(output.last_modified)),
-              ("Vary", "Accept-Encoding"))
     return Prepared(output.mimetype, output.last_modified, etag, compressed, len(output.body),
-                    (*common, ("ETag", quote_etag(etag))),
-                    (*common, ("ETag", quote_etag(etag + "-gzip")), ("Content-Encoding", "gzip")))
+                    *_headers(output.mimetype, etag, output.last_modified))
+
+
+def redate(prepared: Prepared, last_modified: datetime) -> Prepared:
+    """``prepared`` with another ``Last-Modified`` (its bytes are not compressed again)."""
+    if last_modified == prepared.last_modified:
+        return prepared
+    plain, gzipped = _headers(prepared.mimetype, prepared.etag, last_modified)
+    return replace(prepared, last_modified=last_modified, plain_headers=plain, gzip_headers=gzipped)
+
+
+def _headers(mimetype: str, etag: str, last_modified: datetime) -> tuple[Headers, Headers]:
+    common = (("Content-Type", mimetype), ("Last-Modified", http_date(last_modified)), ("Vary", "Accept-Encoding"))
+    return ((*common, ("ETag", quote_etag(etag))),
+            (*common, ("ETag", quote_etag(etag + "-gzip")), ("Content-Encoding", "gzip")))
 
 
 @lru_cache(maxsize=16)

@@ -94,8 +94,12 @@ def _deferred(snapshot: Snapshot, name: str, current: FeedState) -> Prepared | N
     if found is None:
         return None
     feed, fmt = found
-    return _cached(snapshot, (name, None),
-                   lambda: prepare(Output(render_feed(feed, fmt, current.settings), fmt.mimetype, feed.updated)))
+
+    def make() -> Prepared:
+        page = prepare(Output(render_feed(feed, fmt, current.settings), fmt.mimetype, feed.updated))
+        return current.dated({name: page}, snapshot.read_at)[name]  # a late article moves its date too
+
+    return _cached(snapshot, (name, None), make)
 
 
 def _filtered(snapshot: Snapshot, name: str, found: tuple[Feed, Format], filters: Filters,
@@ -107,7 +111,9 @@ def _filtered(snapshot: Snapshot, name: str, found: tuple[Feed, Format], filters
         subset = filters.apply(feed, current.settings.max_items)
         if subset.entries == feed.entries:
             return snapshot.prepared[name]
-        return prepare(Output(render_feed(subset, fmt, current.settings), fmt.mimetype, subset.updated))
+        # Dated as the whole feed: it changes whenever the subset does.
+        return prepare(Output(render_feed(subset, fmt, current.settings), fmt.mimetype,
+                              snapshot.prepared[name].last_modified))
 
     return _cached(snapshot, (name, filters), make)
 
