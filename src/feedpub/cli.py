@@ -112,9 +112,9 @@ def main() -> None:
 def build(strict: bool, **options: Any) -> None:
     """Write every feed, index.json and index.opml under the output directory."""
     settings = _settings(options)
-    corpus = _load(settings)
+    site = render_site(_load(settings), settings, OutputMemo(settings.out_dir))
+    corpus = site.corpus  # with any article no renderer could take among its problems
     _report(corpus)
-    site = render_site(corpus, settings, OutputMemo(settings.out_dir))
     for note in site.notes:
         click.echo(f"warning: {note}", err=True)
     report = write_site(site, settings.out_dir)
