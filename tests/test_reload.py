@@ -287,3 +287,20 @@ def test_build_leaves_out_an_unrenderable_article_and_says_so(seeds: Path, tmp_p
                if p.is_file() and not p.name.startswith(".")}
     assert "Good news: " in written["providers/thenextweb.com/archive/2019-06.atom"]
     assert all(BOMB not in text and "https://bomb." not in text for text in written.values())
+
+
+def test_pages_rendered_on_demand_leave_the_article_out_too(seeds: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The server renders archive pages (and filtered feeds) when first asked for: an old article
+    # found only there must not turn the request into a 500.
+    _crash_in_entry_html(monkeypatch)
+    for slug, title in (("old", "Old news: "), ("bomb", BOMB)):
+        path = _article(seeds, f"{slug}.md", slug, title)
+        path.write_text(re.sub(r"(?m)^publishedDateTime: .*$", "publishedDateTime: 2019-06-15T00:00:00Z",
+                               path.read_text("utf-8"), count=1), "utf-8")
+    app = create_app({"TESTING": True, "seeds_dir": str(seeds), "max_items": 1})
+    client = app.test_client()
+    for url in ("/feeds/providers/thenextweb.com/archive/2019-06.atom", "/feeds/all.json?limit=1&type=article"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert BOMB not in response.get_data(as_text=True)
+    assert "Old news: " in client.get("/feeds/providers/thenextweb.com/archive/2019-06.atom").get_data(as_text=True)

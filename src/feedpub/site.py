@@ -146,8 +146,16 @@ def site_context(settings: Settings, html_cache_size: int | None = None) -> Site
 
 
 def render_feed(feed: Feed, fmt: Format, settings: Settings) -> bytes:
-    """One feed in one format, outside a full site render (trimmed feeds, for example)."""
-    return fmt.render(feed, site_context(settings), fmt.suffix, fmt.mimetype)
+    """One feed in one format, outside a full site render (trimmed feeds, archive pages on demand).
+
+    Entries no renderer takes are left out here too (see :func:`render_site`).
+    """
+    ctx = site_context(settings)
+    try:
+        return _render_feed(fmt, feed, ctx)
+    except Unrenderable as exc:
+        kept = tuple(a for a in feed.entries if a.path not in exc.culprits)
+        return fmt.render(dataclasses.replace(feed, entries=kept), ctx, fmt.suffix, fmt.mimetype)
 
 
 class Memo(Protocol):
