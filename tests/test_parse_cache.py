@@ -229,3 +229,16 @@ def test_the_cli_names_undecodable_files_and_finishes(seeds: Path, tmp_path: Pat
         assert "1 rejected" in (result.stderr if command == "check" else result.stdout)
     if command == "build":
         assert "https://www.wired.com/cafe/" in (tmp_path / "out" / "all.xml").read_text("utf-8")
+
+
+def test_output_and_seeds_directories_whose_names_are_not_utf8(seeds: Path, tmp_path: Path) -> None:
+    base = os.fsencode(tmp_path)
+    odd_seeds, out = os.fsdecode(base + b"/s\xe9eds"), os.fsdecode(base + b"/o\xe9ut")
+    seeds.rename(odd_seeds)
+    _odd_names(Path(odd_seeds))
+    result = CliRunner().invoke(main, ["build", "--seeds", odd_seeds, "--out", out, "--cache-dir", str(tmp_path / "c")])
+    assert result.exit_code == 0, result.exception
+    assert f"feeds in {tmp_path.as_posix()}/o\\xe9ut/" in result.stdout
+    assert f"{tmp_path.as_posix()}/s\\xe9eds/d\\xe9j\\xe0/bad\\nname.md: error: " in result.stderr
+    missing = CliRunner().invoke(main, ["check", "--seeds", os.fsdecode(base + b"/n\xe9ne")])
+    assert missing.exit_code == 2 and f"{tmp_path.as_posix()}/n\\xe9ne is missing" in missing.stderr

@@ -16,7 +16,7 @@ import click
 from . import __version__
 from .build import OutputMemo, write_site
 from .websub import Ledger, Publisher
-from .corpus import Corpus
+from .corpus import Corpus, printable
 from .loader import CorpusLoader, SeedsUnavailable
 from .feeds import topic_slugs
 from .settings import Settings, SettingsError, describe, env_name, setting_fields
@@ -125,9 +125,10 @@ def build(strict: bool, **options: Any) -> None:
             click.echo("warning: some WebSub pings are still pending; giving up", err=True)
         click.echo(f"WebSub: {publisher.sent} of {len(pinged)} pings accepted by {settings.websub_hub}", err=True)
     warnings = sum(1 for p in corpus.problems if p.severity == "warning")
+    out = printable(str(settings.out_dir))  # a name need not be UTF-8; the terminal needs it to be
     click.echo(
         f"{corpus.files} files: {len(corpus.articles)} published articles, {corpus.rejected} rejected, "
-        f"{warnings} warnings. {len(site.feeds)} feeds in {settings.out_dir}/ ({site.rendered} rendered): "
+        f"{warnings} warnings. {len(site.feeds)} feeds in {out}/ ({site.rendered} rendered): "
         f"{report.written} files written, {report.unchanged} unchanged, {report.removed} removed."
     )
     if strict and corpus.rejected:
@@ -162,7 +163,8 @@ def serve(host: str, port: int, **options: Any) -> None:
         app = create_app({name: value for name, value in options.items() if value is not None})
     except SeedsUnavailable as exc:
         raise click.UsageError(str(exc)) from None
-    click.echo(f"Serving {settings.seeds_dir} on http://{host}:{port}/ (feeds under /feeds/)", err=True)
+    seeds = printable(str(settings.seeds_dir))
+    click.echo(f"Serving {seeds} on http://{host}:{port}/ (feeds under /feeds/)", err=True)
     for_development_server(app).run(host=host, port=port, threaded=True)
 
 
