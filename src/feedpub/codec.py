@@ -60,13 +60,14 @@ class Decoder:
     def decode(self, blob: bytes, path: str) -> ParseResult:
         """The result for the file now at ``path`` (a cached result does not depend on where it was)."""
         try:
-            content = memoryview(blob)[_CHECKSUM:]
-            if len(blob) <= _CHECKSUM or zlib.crc32(content) != int.from_bytes(blob[:_CHECKSUM], "big"):
+            sealed = int.from_bytes(blob[:_CHECKSUM], "big")
+            if len(blob) <= _CHECKSUM or zlib.crc32(memoryview(blob)[_CHECKSUM:]) != sealed:
                 raise ValueError("content does not match its checksum")
-            head, separator, related = blob[_CHECKSUM:].partition(_SEPARATOR)
-            if not separator:
+            end = blob.find(_SEPARATOR, _CHECKSUM)
+            if end < 0:
                 raise ValueError("no separator")
-            problems, digest, fields = decode_json(head.decode("utf-8"))
+            related = blob[end + 1:]
+            problems, digest, fields = decode_json(blob[_CHECKSUM:end].decode("utf-8"))
             if related and fields is None:
                 raise ValueError("related items without an article")
             result = ParseResult(
