@@ -218,14 +218,15 @@ app = create_app()
 '''
 
 
-@pytest.fixture
-def crashing_server(seeds: Path, tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(params=[False, True], ids=["workers-load", "preload"])
+def crashing_server(seeds: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     (tmp_path / "crashing_wsgi.py").write_text(CRASHING_APP, "utf-8")
     with open(os.fsencode(seeds) + b"/caf\xe9.md", "wb") as handle:  # a name that is not UTF-8, cache on
         handle.write(_article(seeds, "tmp.md", "cafe", "Caf\u00e9: ").read_bytes())
     (seeds / "tmp.md").unlink()
     pythonpath = os.pathsep.join([str(tmp_path), *sys.path])
-    with run_gunicorn(seeds, tmp_path / "gunicorn.log", "--pythonpath", str(tmp_path), app="crashing_wsgi:app",
+    extra = ["--preload"] if request.param else []
+    with run_gunicorn(seeds, tmp_path / "gunicorn.log", "--pythonpath", str(tmp_path), *extra, app="crashing_wsgi:app",
                       FEEDPUB_RELOAD_INTERVAL="0.5", PYTHONPATH=pythonpath) as (base, _):
         yield base
 

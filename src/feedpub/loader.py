@@ -129,7 +129,7 @@ class CorpusLoader:
         self._cache_pid = 0
 
     def _key(self, rel: str) -> bytes:
-        """The cache key: the file's absolute path as the file system has it (one cache serves many seeds directories)."""
+        """The cache key: the file's absolute path as the file system has it (a cache serves many seeds directories)."""
         return self._real_root + b"/" + os.fsencode(rel)
 
     def _display(self, rel: str) -> str:
