@@ -109,11 +109,29 @@ def test_a_reload_that_fails_is_reported_and_tried_again(app: Flask, client: Fla
     assert response.status_code == 200 and response.json["status"] == "degraded"
     assert "the last reload failed (RuntimeError)" in response.json["error"]
     assert "has a bug" not in response.get_data(as_text=True)  # the type, never the message
+    assert state.reload() is False  # the same files again: not before a delay (1 s, then 2, 4... 30)
     monkeypatch.undo()
-    # The next round, even one that names no changed file (an event for something else), tries again.
-    assert state.reload(paths=[]) is True
-    assert any(t.startswith("Good news: ") for t in _titles(client))
+    _article(seeds, "later.md", "later", "Later: ")
+    # A change since is tried at once, even from a round whose events name no article: and what
+    # the failed round was told about (good.md) is not lost.
+    assert state.reload(paths=[str(seeds / "notes.rst")]) is True
+    titles = _titles(client)
+    assert any(t.startswith("Good news: ") for t in titles) and any(t.startswith("Later: ") for t in titles)
     assert client.get("/healthz").json["status"] == "ok"
+
+
+def test_a_failed_reload_is_tried_again_after_a_delay(app: Flask, client: FlaskClient, seeds: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    state = app.extensions["feedpub"]
+    monkeypatch.setattr(state, "_retry_delay", 0.3)
+    with monkeypatch.context() as patched:
+        patched.setattr(site_module, "render_opml", lambda *args: 1 / 0)
+        _article(seeds, "good.md", "good", "Good news: ")
+        assert state.reload() is False and state.failed == "ZeroDivisionError"
+    assert state.reload() is False  # nothing changed, too soon
+    time.sleep(0.35)
+    assert state.reload() is True  # the bug is gone (a transient failure): the same files, later
+    assert any(t.startswith("Good news: ") for t in _titles(client))
 
 
 def test_healthz_lists_the_first_rejected_files(app: Flask, client: FlaskClient, seeds: Path) -> None:

@@ -73,6 +73,9 @@ class FeedState:
         self.healthy = True  # the seeds directory was there at the last look
         self.error: str | None = None
         self.failed: str | None = None  # why the last reload failed, if it did: the next one scans everything
+        self._failed_stamp: dict[str, tuple[int, int]] | None = None  # the files as that reload saw them
+        self._retry_at = 0.0
+        self._retry_delay = RETRY_FIRST
         self._lock = threading.Lock()
         self._starting = threading.Lock()
         # A lock held by another thread at fork time would stay held forever in the child.
@@ -121,21 +124,18 @@ class FeedState:
             try:
                 # One pass: the same stamps feed the load.
                 stamp = self.loader.scan() if paths is None else self.loader.rescan(self._stamp, paths)
-                if stamp == self._stamp and self.failed is None:
+                if (stamp == self._stamp and self.failed is None) or self._waiting(stamp):
                     self._set_health(True, None)
                     return False
                 snapshot = self._build(self.snapshot, stamp)
             except (SeedsUnavailable, OSError) as exc:
                 self._set_health(False, printable(str(exc)))
                 return False
-            except Exception as exc:  # a bug: keep serving, say so in /healthz, and try again next round
-                self.failed = type(exc).__name__
-                # The type and where, never the message: it may quote a value of some file.
-                log.error("reload failed (%s); still serving the previous feeds\n%s", self.failed,
-                          "".join(traceback.format_tb(exc.__traceback__)).rstrip())
+            except Exception as exc:  # a bug: keep serving, say so in /healthz, and try again
+                self._failure(exc, stamp)
                 return False
             self._stamp = stamp
-            self.failed = None
+            self.failed, self._failed_stamp, self._retry_delay = None, None, RETRY_FIRST
             self._set_health(True, None)
             before = self.snapshot.prepared
             changed_names = [name for name, prepared in snapshot.prepared.items() if before.get(name) is not prepared]
@@ -147,6 +147,19 @@ class FeedState:
                 log.info("reloaded: %d articles, %d feeds re-rendered", len(snapshot.site.corpus.articles),
                          snapshot.site.rendered)
             return changed
+
+    def _waiting(self, stamp: dict[str, tuple[int, int]]) -> bool:
+        """After a failed reload, nothing changed since and it is not yet time to try the same again."""
+        return stamp == self._failed_stamp and time.monotonic() < self._retry_at
+
+    def _failure(self, exc: Exception, stamp: dict[str, tuple[int, int]]) -> None:
+        self.failed, self._failed_stamp = type(exc).__name__, stamp
+        # Any change is tried at once; the same files again only after a delay that doubles.
+        self._retry_at = time.monotonic() + self._retry_delay
+        self._retry_delay = min(self._retry_delay * 2, FULL_SCAN_EVERY)
+        # The type and where, never the message: it may quote a value of some file.
+        log.error("reload failed (%s); still serving the previous feeds, trying again\n%s", self.failed,
+                  "".join(traceback.format_tb(exc.__traceback__)).rstrip())
 
     def _set_health(self, healthy: bool, error: str | None) -> None:
         if healthy != self.healthy:
@@ -220,7 +233,8 @@ class FeedState:
             now = time.monotonic()
             # A watch follows the directory it was given: moved or deleted, no event says so here.
             moved = _identity(root) != watched
-            full = (not listening or moved or paths is None or not self.healthy or self.failed is not None
+            retry = self.failed is not None and now >= self._retry_at
+            full = (not listening or moved or paths is None or not self.healthy or retry
                     or now - last_full >= FULL_SCAN_EVERY)
             if not full and not paths:
                 continue
@@ -242,6 +256,7 @@ class FeedState:
 
 FULL_SCAN_EVERY = 30.0  # seconds between full scans while the file system reports nothing
 HEALTH_PROBLEMS = 5  # problem lines /healthz shows
+RETRY_FIRST = 1.0  # seconds before a failed reload is tried again on the same files (then 2, 4... up to 30)
 
 SETTLE = 0.05  # seconds to let a burst of events for one save arrive before reloading
 _CHANGES = {EVENT_TYPE_CREATED, EVENT_TYPE_DELETED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED, EVENT_TYPE_CLOSED}
