@@ -323,3 +323,28 @@ def test_pages_rendered_on_demand_leave_the_article_out_too(seeds: Path, monkeyp
         assert response.status_code == 200, url
         assert BOMB not in response.get_data(as_text=True)
     assert "Old news: " in client.get("/feeds/providers/thenextweb.com/archive/2019-06.atom").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("pool", [False, True], ids=["in-process", "process-pool"])
+def test_an_exception_while_parsing_one_file_is_that_files_error(seeds: Path, pool: bool, caplog: pytest.LogCaptureFixture,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from feedpub import loader as loader_module
+    from feedpub.loader import CorpusLoader
+
+    real = loader_module.read_file
+
+    def read_file(root: Path, rel: str, max_bytes: int):  # type: ignore[no-untyped-def]
+        if rel == "bomb.md":
+            raise KeyError("U2FsdGVkX1-TOPSECRET")  # a bug whose message quotes a value
+        return real(root, rel, max_bytes)
+
+    monkeypatch.setattr(loader_module, "read_file", read_file)
+    if pool:
+        monkeypatch.setattr(loader_module, "POOL_THRESHOLD", 2)
+    bomb = _article(seeds, "bomb.md", "bomb", BOMB)
+    _article(seeds, "good.md", "good", "Good news: ")
+    corpus = CorpusLoader(seeds, 8 << 20, workers=2).load()
+    assert any(a.title.startswith("Good news: ") for a in corpus.articles) and len(corpus.articles) == 3
+    assert [str(p) for p in corpus.problems if p.path == bomb.as_posix()] == [
+        f"{bomb.as_posix()}: error: could not be read: internal error (KeyError); please report it"]
+    assert "TOPSECRET" not in caplog.text

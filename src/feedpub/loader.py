@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 POOL_THRESHOLD = 1000  # fewer files than this are parsed in-process: a pool costs more to start
 CHUNK = 250
+WHERE_FRAMES = 6  # innermost frames named when one file meets a bug
 Stamp = tuple[int, int]
 Progress = Callable[[int, int], None]  # (files just done, files in all)
 
@@ -232,12 +233,21 @@ def _read_one(root: Path, rel: str, max_bytes: int, encoded: bool) -> tuple[Pars
         return result, encode(result) if encoded else b""
     except Exception as exc:  # a bug met by one file must not cost the others, nor a worker
         display = display_path(root, rel)
-        # The type and where, never the message: it may quote a value, even a secured one.
-        log.error("%s: %s while reading it; the file is left out\n%s", display, type(exc).__name__,
-                  "".join(traceback.format_tb(exc.__traceback__)).rstrip())
+        log.error("%s: %s while reading it (%s); the file is left out", display, type(exc).__name__, where(exc))
         message = f"could not be read: internal error ({type(exc).__name__}); please report it"
         result = ParseResult(display, None, (Problem(display, None, "error", message),))
         return result, encode(result) if encoded else b""
+
+
+def where(exc: BaseException) -> str:
+    """Where an exception was raised, innermost last: files, lines and functions only.
+
+    Neither its message nor the source lines of a traceback: a message may quote a
+    value of the file being read, even a secured one.
+    """
+    frames = traceback.extract_tb(exc.__traceback__)[-WHERE_FRAMES:]
+    return " > ".join(f"{os.path.basename(frame.filename)}:{frame.lineno} {frame.name}" for frame in frames)
+
 
 
 def _stamp(path: Path) -> Stamp:

@@ -15,7 +15,6 @@ import os
 import sqlite3
 import threading
 import time
-import traceback
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -34,7 +33,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
 from ..corpus import printable
-from ..loader import CorpusLoader, SeedsUnavailable
+from ..loader import CorpusLoader, SeedsUnavailable, where
 from ..settings import Settings
 from ..site import Output, Site, render_site
 from ..websub import Ledger, Publisher
@@ -157,9 +156,7 @@ class FeedState:
         # Any change is tried at once; the same files again only after a delay that doubles.
         self._retry_at = time.monotonic() + self._retry_delay
         self._retry_delay = min(self._retry_delay * 2, FULL_SCAN_EVERY)
-        # The type and where, never the message: it may quote a value of some file.
-        log.error("reload failed (%s); still serving the previous feeds, trying again\n%s", self.failed,
-                  "".join(traceback.format_tb(exc.__traceback__)).rstrip())
+        log.error("reload failed (%s at %s); still serving the previous feeds, trying again", self.failed, where(exc))
 
     def _set_health(self, healthy: bool, error: str | None) -> None:
         if healthy != self.healthy:
