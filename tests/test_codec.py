@@ -50,15 +50,29 @@ def test_providers_are_shared_between_results(corpus_dir: Path) -> None:
 RELATED = -1  # the packed related items, after the JSON head
 
 
+def _opened(blob: bytes) -> tuple[list, bytes]:
+    """The JSON head and the packed related items of an encoded result."""
+    head, _, related = blob[4:].partition(b"\0")
+    return json.loads(head), related
+
+
+def _sealed(body: list, related: bytes) -> bytes:
+    """Bytes as a writer of the format would make them: with the checksum they must carry."""
+    content = json.dumps(body).encode() + b"\0" + related
+    return zlib.crc32(content).to_bytes(4, "big") + content
+
+
+def _with_related() -> object:
+    return next(r for r in _results(SEEDS) if r.article is not None and r.article.related)
+
+
 def _damaged(slot: int, value: object) -> bytes:
-    result = next(r for r in _results(SEEDS) if r.article is not None and r.article.related)
-    head, _, related = encode(result).partition(b"\0")
-    body = json.loads(head)
-    if slot == RELATED:
-        related = json.dumps(value).encode()
-    else:
-        body[2][slot] = value
-    return json.dumps(body).encode() + b"\0" + related
+    blob = encode(_with_related())
+    body, related = _opened(blob)
+    if slot == RELATED:  # changed behind the writer's back: the old seal no longer fits
+        return blob[:4] + _sealed(body, json.dumps(value).encode())[4:]
+    body[2][slot] = value  # a writer's bad shape, sealed: the shape checks must refuse it
+    return _sealed(body, related)
 
 
 @pytest.mark.parametrize("slot, value", [
@@ -90,12 +104,9 @@ def test_damaged_results_are_refused(slot: int, value: object) -> None:
 def test_related_items_of_a_foreign_shape_are_left_out_not_fatal(value: object, caplog: pytest.LogCaptureFixture) -> None:
     # A row whose checksum matches but whose related items have another shape (a foreign writer):
     # the start does not build related items, so the entry that renders them loses them, not its feed.
-    result = next(r for r in _results(SEEDS) if r.article is not None and r.article.related)
-    head, _, _ = encode(result).partition(b"\0")
-    related = json.dumps(value).encode()
-    body = json.loads(head)
-    body[3] = zlib.crc32(related)
-    article = Decoder().decode(json.dumps(body).encode() + b"\0" + related, "x.md").article
+    result = _with_related()
+    body, _ = _opened(encode(result))
+    article = Decoder().decode(_sealed(body, json.dumps(value).encode()), "x.md").article
     assert article is not None and article.title == result.article.title
     with caplog.at_level(logging.ERROR, "feedpub.model"):
         assert list(article.related) == [] and len(article.related) == 0 and not article.related
@@ -123,3 +134,28 @@ def test_packed_related_items_unpack_to_what_was_parsed(corpus_dir: Path, genera
 def test_garbage_is_refused(blob: bytes) -> None:
     with pytest.raises(CodecError):
         Decoder().decode(blob, "x.md")
+
+
+def test_every_byte_of_a_row_is_covered_by_its_checksum() -> None:
+    # One byte changed anywhere, in the title, the digest, a problem or a related item: the row is
+    # refused (and so parsed again), never published as it reads now.
+    decoder = Decoder()
+    for result in _results(SEEDS):
+        blob = encode(result)
+        assert decoder.decode(blob, result.path) == result
+        for offset in range(len(blob)):
+            damaged = bytearray(blob)
+            damaged[offset] ^= 0x01 if blob[offset] not in b"\0\x01" else 0x40  # stays UTF-8 and JSON-like
+            with pytest.raises(CodecError):
+                decoder.decode(bytes(damaged), result.path)
+
+
+def test_a_changed_title_is_refused() -> None:
+    result = _with_related()
+    blob = encode(result)
+    title = result.article.title.encode()
+    at = blob.index(title)
+    altered = blob[:at] + bytes([title[0] ^ 0x20]) + blob[at + 1:]  # a letter's case: still valid JSON text
+    with pytest.raises(CodecError, match="checksum"):
+        Decoder().decode(altered, result.path)
+    assert Decoder().decode(_sealed(*_opened(altered)), result.path).article.title != result.article.title  # the seal is all that told

@@ -47,8 +47,9 @@ def wait_for(predicate, timeout: float, what: str) -> None:
 
 
 @contextmanager
-def run_gunicorn(seeds: Path, log: Path, *args: str, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``gunicorn -w 2 wsgi:app`` on a free 127.0.0.1 port against ``seeds``; stopped on exit."""
+def run_gunicorn(seeds: Path, log: Path, *args: str, app: str = "wsgi:app",
+                 **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``gunicorn -w 2 wsgi:app`` (or ``app``) on a free 127.0.0.1 port against ``seeds``; stopped on exit."""
     gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or shutil.which("gunicorn")
     if gunicorn is None:
         pytest.skip("gunicorn is not installed")
@@ -57,7 +58,7 @@ def run_gunicorn(seeds: Path, log: Path, *args: str, **env: str) -> Iterator[tup
     environ = dict(os.environ, FEEDPUB_SEEDS_DIR=str(seeds), FEEDPUB_SITE_URL=base, **env)
     with open(log, "wb") as output:
         process = subprocess.Popen(
-            [gunicorn, "-w", "2", "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT), *args, "wsgi:app"],
+            [gunicorn, "-w", "2", "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT), *args, app],
             env=environ, stdout=output, stderr=subprocess.STDOUT,
         )
     try:

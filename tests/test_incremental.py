@@ -83,7 +83,7 @@ def test_deleted_article_disappears_and_leaves_the_cache(seeds: Path, tmp_path: 
     assert [a.provider.domain for a in corpus.articles] == ["thenextweb.com"]
     assert "wired.com" not in corpus.providers
     rows = sqlite3.connect(cache / FILENAME).execute("SELECT path FROM results").fetchall()
-    assert len(rows) == 4 and not any(wired.name in path for (path,) in rows)
+    assert len(rows) == 4 and not any(wired.name.encode() in path for (path,) in rows)
     assert len(CorpusLoader(seeds, MAX, cache_dir=cache).load().articles) == 1
 
 

@@ -1,11 +1,13 @@
 """A persistent parse cache: one SQLite file, safe to delete, safe to share.
 
-Rows are keyed by file path and checked against size and mtime, then by a
-content hash, so an unchanged file is never parsed twice and a touched but
-unchanged file only costs a read. The file records which feedpub wrote it and
-with what limits; anything else (an older version, a corrupt or foreign file)
-is thrown away and rebuilt, never trusted. SQLite's locking and WAL journal
-let several processes (gunicorn workers, a build) share it.
+Rows are keyed by file path (its bytes, as the file system holds it: a name
+need not be UTF-8) and checked against size and mtime, then by a content hash,
+so an unchanged file is never parsed twice and a touched but unchanged file
+only costs a read. The file records which feedpub wrote it and with what
+limits; anything else (an older version, a corrupt or foreign file) is thrown
+away and rebuilt, never trusted, including damage only found while reading
+rows; each row carries its own checksum (see :mod:`feedpub.codec`). SQLite's
+locking and WAL journal let several processes (gunicorn workers, a build) share it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import uuid
 from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
@@ -21,11 +24,11 @@ from . import __version__, shared_db
 log = logging.getLogger(__name__)
 
 APPLICATION = "feedpub-parse-cache"
-FORMAT = 2  # 2: related items packed after the JSON head, their CRC-32 in it
+FORMAT = 3  # 3: paths as bytes, a CRC-32 of the whole result before it
 FILENAME = "parse-cache.sqlite3"
 
 LOOKUP_LIMIT = 5000  # more wanted paths than this: one pass over the table beats lookups by key
-Row = tuple[str, int, int, str, bytes]  # path, size, mtime_ns, digest, encoded result
+Row = tuple[bytes, int, int, str, bytes]  # path, size, mtime_ns, digest, encoded result
 
 
 class ParseCache:
@@ -35,6 +38,8 @@ class ParseCache:
         self.path = directory / FILENAME
         self.identity = f"{APPLICATION}/{FORMAT}/{__version__}/{max_bytes}"
         directory.mkdir(parents=True, exist_ok=True)
+        self.rebuilt = False  # the file was found damaged and made anew by this object
+        self.instance: str | None = None  # a token its creator wrote: which file this is
         self._db = self._open()
 
     def _open(self) -> sqlite3.Connection:
@@ -64,19 +69,24 @@ class ParseCache:
         if meta.get("identity") != self.identity:
             # Our own file, written by another version or with other limits: start afresh.
             with shared_db.transaction(db):
-                db.execute("DELETE FROM results")
-                db.execute("UPDATE meta SET value=? WHERE key='identity'", (self.identity,))
+                db.execute("DROP TABLE results")
+                db.execute("DELETE FROM meta")
+            self._initialise(db)
+        else:
+            self.instance = meta.get("instance")
         return True
 
     def _initialise(self, db: sqlite3.Connection) -> None:
         with shared_db.transaction(db):
             db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             db.execute(
-                "CREATE TABLE IF NOT EXISTS results (path TEXT PRIMARY KEY, size INTEGER NOT NULL,"
+                "CREATE TABLE IF NOT EXISTS results (path BLOB PRIMARY KEY, size INTEGER NOT NULL,"
                 " mtime_ns INTEGER NOT NULL, digest TEXT NOT NULL, result BLOB NOT NULL)"
             )
             db.execute("INSERT OR REPLACE INTO meta VALUES ('application', ?)", (APPLICATION,))
             db.execute("INSERT OR REPLACE INTO meta VALUES ('identity', ?)", (self.identity,))
+            self.instance = uuid.uuid4().hex
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('instance', ?)", (self.instance,))
 
     def _remove(self) -> None:
         for suffix in ("", "-wal", "-shm"):
@@ -85,8 +95,41 @@ class ParseCache:
             except FileNotFoundError:
                 pass
 
-    def rows(self, paths: Collection[str] | None = None) -> Iterator[Row]:
-        """The cached rows of ``paths`` (all rows when None); a damaged file yields nothing, never fails the load.
+    def _replaced(self) -> bool:
+        """Whether the file now at our path is one another process made since we opened ours."""
+        try:
+            db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=1)
+            try:
+                row = db.execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()
+            finally:
+                db.close()
+        except sqlite3.OperationalError as exc:
+            return shared_db.is_busy(exc)  # in use: not ours to delete
+        except sqlite3.DatabaseError:
+            return False  # unreadable: the damaged one
+        return row is not None and row[0] != self.instance
+
+    def _damaged(self, exc: sqlite3.DatabaseError) -> None:
+        """Replace a file found damaged while in use; a busy one is only skipped this time."""
+        if isinstance(exc, sqlite3.OperationalError) and shared_db.is_busy(exc):
+            log.warning("parse cache %s is busy (%s); not using it this time", self.path, exc)
+            return
+        log.warning("parse cache %s is damaged (%s); rebuilding it", self.path, exc)
+        self._db.close()
+        try:
+            # Another process may have replaced it already: then its new file is used, not deleted.
+            if not self._replaced():
+                self._remove()
+            self._db = self._open()
+        except (OSError, sqlite3.Error) as again:
+            log.warning("parse cache %s cannot be rebuilt (%s); loading without it", self.path, again)
+            self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)  # goes on without
+            self._initialise(self._db)
+            return
+        self.rebuilt = True
+
+    def rows(self, paths: Collection[bytes] | None = None) -> Iterator[Row]:
+        """The cached rows of ``paths`` (all rows when None); a damaged file yields no more, never fails the load.
 
         A few paths (a reload after an edit) are looked up by key; many (a start) are read in one pass.
         """
@@ -101,16 +144,22 @@ class ParseCache:
                     "SELECT path, size, mtime_ns, digest, result FROM results WHERE path IN"
                     f" ({','.join('?' * len(chunk))})", chunk)
         except sqlite3.DatabaseError as exc:
-            log.warning("parse cache %s is unreadable (%s); ignoring it", self.path, exc)
+            self._damaged(exc)
 
-    def store(self, rows: Iterable[Row], removed: Iterable[str] = ()) -> None:
-        """Write new rows and forget removed files; a busy or broken cache is skipped, not fatal."""
-        try:
-            with shared_db.transaction(self._db) as db:
-                db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)", rows)
-                db.executemany("DELETE FROM results WHERE path = ?", ((p,) for p in removed))
-        except sqlite3.DatabaseError as exc:
-            log.warning("could not update parse cache %s: %s", self.path, exc)
+    def store(self, rows: Iterable[Row], removed: Iterable[bytes] = ()) -> None:
+        """Write new rows and forget removed files; a busy cache is skipped, a damaged one rebuilt, never fatal."""
+        rows, removed = list(rows), list(removed)
+        for attempt in range(2):
+            try:
+                with shared_db.transaction(self._db) as db:
+                    db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)", rows)
+                    db.executemany("DELETE FROM results WHERE path = ?", ((p,) for p in removed))
+                return
+            except sqlite3.DatabaseError as exc:
+                if attempt or (isinstance(exc, sqlite3.OperationalError) and shared_db.is_busy(exc)):
+                    log.warning("could not update parse cache %s: %s", self.path, exc)
+                    return
+                self._damaged(exc)
 
     def close(self) -> None:
         self._db.close()

@@ -16,7 +16,7 @@ import click
 from . import __version__
 from .build import BuildReport, OutputBusy, OutputError, OutputMemo, locked, write_site
 from .websub import Ledger, Publisher
-from .corpus import Corpus
+from .corpus import Corpus, printable
 from .loader import CorpusLoader, SeedsUnavailable
 from .feeds import topic_slugs
 from .settings import Settings, SettingsError, describe, env_name, setting_fields
@@ -114,9 +114,9 @@ def main() -> None:
 def build(strict: bool, lock_wait: float, **options: Any) -> None:
     """Write every feed, index.json and index.opml under the output directory."""
     settings = _settings(options)
-    corpus = _load(settings)
+    site, report = _render_and_write(settings, _load(settings), lock_wait)
+    corpus = site.corpus  # with any article no renderer could take among its problems
     _report(corpus)
-    site, report = _render_and_write(settings, corpus, lock_wait)
     if settings.websub_hub and report.changed:
         publisher = Publisher(settings.websub_hub, Ledger(settings.cache_dir))
         pinged = publisher.changed(site.feed_urls(report.changed))
@@ -124,9 +124,10 @@ def build(strict: bool, lock_wait: float, **options: Any) -> None:
             click.echo("warning: some WebSub pings are still pending; giving up", err=True)
         click.echo(f"WebSub: {publisher.sent} of {len(pinged)} pings accepted by {settings.websub_hub}", err=True)
     warnings = sum(1 for p in corpus.problems if p.severity == "warning")
+    out = printable(str(settings.out_dir))  # a name need not be UTF-8; the terminal needs it to be
     click.echo(
         f"{corpus.files} files: {len(corpus.articles)} published articles, {corpus.rejected} rejected, "
-        f"{warnings} warnings. {len(site.feeds)} feeds in {settings.out_dir}/ ({site.rendered} rendered): "
+        f"{warnings} warnings. {len(site.feeds)} feeds in {out}/ ({site.rendered} rendered): "
         f"{report.written} files written, {report.unchanged} unchanged, {report.removed} removed."
     )
     if strict and corpus.rejected:
@@ -141,13 +142,13 @@ def _render_and_write(settings: Settings, corpus: Corpus, lock_wait: float) -> t
     """
     out = settings.out_dir
     try:
-        with locked(out, lock_wait, lambda: click.echo(f"waiting for another build writing {out}", err=True)):
+        with locked(out, lock_wait, lambda: click.echo(f"waiting for another build writing {printable(str(out))}", err=True)):
             site = render_site(corpus, settings, OutputMemo(out))
             for note in site.notes:
                 click.echo(f"warning: {note}", err=True)
             return site, write_site(site, out)
     except (OutputError, OutputBusy) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(printable(str(exc))) from None
 
 
 @main.command()
@@ -178,7 +179,8 @@ def serve(host: str, port: int, **options: Any) -> None:
         app = create_app({name: value for name, value in options.items() if value is not None})
     except SeedsUnavailable as exc:
         raise click.UsageError(str(exc)) from None
-    click.echo(f"Serving {settings.seeds_dir} on http://{host}:{port}/ (feeds under /feeds/)", err=True)
+    seeds = printable(str(settings.seeds_dir))
+    click.echo(f"Serving {seeds} on http://{host}:{port}/ (feeds under /feeds/)", err=True)
     for_development_server(app).run(host=host, port=port, threaded=True)
 
 

@@ -4,9 +4,10 @@ JSON rather than pickle: a cache file is data, and loading it must never run
 code. Decoding validates shapes as it builds the frozen dataclasses, interning
 repeated providers and topic names so a large corpus holds each only once.
 An article's related items travel in their packed form (see ``Coverage``)
-after a NUL byte, which JSON text never contains, with their CRC-32 in the
-head: a start checks the checksum (C speed) and leaves building them, with
-their shape checks, to the entries that are rendered.
+after a NUL byte, which JSON text never contains; a start leaves building them,
+with their shape checks, to the entries that are rendered. Every encoded result
+opens with the CRC-32 of all that follows (head and related items), checked at
+C speed before anything is trusted: a damaged row is parsed again, never published.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .model import (
 from .parse import ParseResult
 
 _SEPARATOR = b"\0"
+_CHECKSUM = 4  # bytes of CRC-32, big-endian, before the content they cover
 
 
 class CodecError(ValueError):
@@ -35,7 +37,6 @@ def encode(result: ParseResult) -> bytes:
         [[p.line, p.severity, p.message] for p in result.problems],
         result.digest,
         None,
-        0,  # CRC-32 of the packed related items
     ]
     related = b""
     if article is not None:
@@ -46,8 +47,8 @@ def encode(result: ParseResult) -> bytes:
             article.original_url, article.quality,
         ]
         related = article.related.packed
-        body[3] = zlib.crc32(related)
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + _SEPARATOR + related
+    content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + _SEPARATOR + related
+    return zlib.crc32(content).to_bytes(_CHECKSUM, "big") + content
 
 
 class Decoder:
@@ -59,12 +60,16 @@ class Decoder:
     def decode(self, blob: bytes, path: str) -> ParseResult:
         """The result for the file now at ``path`` (a cached result does not depend on where it was)."""
         try:
-            head, separator, related = blob.partition(_SEPARATOR)
-            if not separator:
+            sealed = int.from_bytes(blob[:_CHECKSUM], "big")
+            if len(blob) <= _CHECKSUM or zlib.crc32(memoryview(blob)[_CHECKSUM:]) != sealed:
+                raise ValueError("content does not match its checksum")
+            end = blob.find(_SEPARATOR, _CHECKSUM)
+            if end < 0:
                 raise ValueError("no separator")
-            problems, digest, fields, checksum = decode_json(head.decode("utf-8"))
-            if zlib.crc32(related) != checksum or (related and fields is None):
-                raise ValueError("related items do not match their checksum")
+            related = blob[end + 1:]
+            problems, digest, fields = decode_json(blob[_CHECKSUM:end].decode("utf-8"))
+            if related and fields is None:
+                raise ValueError("related items without an article")
             result = ParseResult(
                 path,
                 self._article(path, fields, digest, related) if fields is not None else None,

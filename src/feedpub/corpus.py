@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -133,9 +133,34 @@ def _stamp_one(root: Path, rel: str, real_root: str) -> tuple[int, int] | None:
     return (info.st_size, info.st_mtime_ns)
 
 
+def display_path(root: Path, relpath: str) -> str:
+    """How a file is named in problems and logs: printable, whatever bytes its name holds.
+
+    A name that is not UTF-8 reaches Python with surrogates, which no UTF-8
+    output (a terminal, a log, SQLite, JSON) accepts; such bytes are shown as
+    ``\\xe9``, control characters (a newline could forge a line of output) likewise.
+    """
+    return printable((root / relpath).as_posix())
+
+
+def printable(text: str) -> str:
+    """``text`` with undecodable bytes (surrogates) and unprintable characters escaped as Python writes them."""
+    if text.isprintable():
+        return text
+    return "".join(map(_printable_char, text))
+
+
+def _printable_char(char: str) -> str:
+    if char.isprintable():
+        return char
+    if "\udc80" <= char <= "\udcff":  # a byte os.fsdecode could not decode
+        return f"\\x{ord(char) - 0xDC00:02x}"
+    return ascii(char)[1:-1]
+
+
 def read_file(root: Path, relpath: str, max_bytes: int) -> ParseResult:
     """Read and parse one file; I/O errors become problems like any other."""
-    display = (root / relpath).as_posix()
+    display = display_path(root, relpath)
     try:
         with open(root / relpath, "rb") as handle:
             raw = handle.read(max_bytes + 1)
@@ -146,6 +171,13 @@ def read_file(root: Path, relpath: str, max_bytes: int) -> ParseResult:
         message = f"file is {size:,} bytes, over the limit of {max_bytes:,} (FEEDPUB_MAX_FILE_BYTES)"
         return ParseResult(display, None, (Problem(display, None, "error", message),))
     return parse_bytes(display, raw, max_bytes)
+
+
+def without(corpus: Corpus, dropped: Mapping[str, str]) -> Corpus:
+    """``corpus`` less the articles at the paths in ``dropped``, each with its reason as an error."""
+    problems = [Problem(path, None, "error", reason) for path, reason in sorted(dropped.items())]
+    return replace(corpus, articles=tuple(a for a in corpus.articles if a.path not in dropped),
+                   problems=(*corpus.problems, *problems), _rejected=corpus._rejected | dropped.keys())
 
 
 def assemble(results: Iterable[ParseResult]) -> Corpus:

@@ -13,6 +13,7 @@ import gc
 import logging
 import os
 import sqlite3
+import traceback
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from .cache import ParseCache, Row
 from .codec import CodecError, Decoder, encode
-from .corpus import Corpus, assemble, read_file, rescan, scan
+from .corpus import Corpus, assemble, display_path, read_file, rescan, scan
 from .model import Problem
 from .parse import ParseResult, content_digest
 
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 POOL_THRESHOLD = 1000  # fewer files than this are parsed in-process: a pool costs more to start
 CHUNK = 250
+WHERE_FRAMES = 6  # innermost frames named when one file meets a bug
 Stamp = tuple[int, int]
 Progress = Callable[[int, int], None]  # (files just done, files in all)
 
@@ -53,8 +55,7 @@ class CorpusLoader:
     def __init__(self, root: Path, max_bytes: int, *, keep_last_good: bool = False, cache_dir: Path | None = None,
                  workers: int | None = None) -> None:
         self.root = root
-        self._root_text = root.as_posix()
-        self._real_root = os.path.realpath(root)
+        self._real_root = os.fsencode(os.path.realpath(root))
         self.max_bytes = max_bytes
         self.keep_last_good = keep_last_good
         self.cache_dir = cache_dir
@@ -65,6 +66,7 @@ class CorpusLoader:
         self._decoder = Decoder()
         self._cache: ParseCache | None = None
         self._cache_pid = 0
+        self._hits: list[str] = []  # files this load took from the cache, in case it must be rebuilt
 
     def scan(self) -> dict[str, Stamp]:
         """Every article file with its (size, mtime_ns), in path order: what ``load`` would look at."""
@@ -77,15 +79,20 @@ class CorpusLoader:
         self._require_root()
         return rescan(self.root, stamps, paths)
 
+    def available(self) -> bool:
+        """Whether the seeds directory is there and readable now (a stat and an access check)."""
+        return self.root.is_dir() and os.access(self.root, os.R_OK | os.X_OK)
+
     def _require_root(self) -> None:
-        if not self.root.is_dir() or not os.access(self.root, os.R_OK | os.X_OK):
-            raise SeedsUnavailable(f"seeds directory {self.root} is missing or unreadable")
+        if not self.available():
+            raise SeedsUnavailable(f"seeds directory {display_path(self.root, '')} is missing or unreadable")
 
     def load(self, progress: Progress | None = None, stamps: dict[str, Stamp] | None = None) -> Corpus:
         """The corpus now; ``stamps`` from a :meth:`scan` just made saves scanning twice."""
         if stamps is None:
             stamps = self.scan()
         self.parsed = self.from_cache = 0
+        self._hits = []
         with _bulk():
             fresh = {rel: known for rel, known in self._results.items() if stamps.get(rel) == known[0]}
             missing = [rel for rel in stamps if rel not in fresh]
@@ -98,14 +105,22 @@ class CorpusLoader:
                 missing = self._from_cache(missing, stamps, fresh, new_rows, step)
             for rel, stamp, row_digest, blob, result in self._parse(missing, step):
                 self.parsed += 1
-                new_rows.append((self._key(rel), stamp[0], stamp[1], row_digest, blob))
+                if row_digest:  # a file that could not be read is tried again next time
+                    new_rows.append((self._key(rel), stamp[0], stamp[1], row_digest, blob))
                 fresh[rel] = (stamp, self._keep_good(rel, result))
-            if self.cache_dir is not None and (new_rows or self._results.keys() - stamps.keys()):
-                gone = [self._key(rel) for rel in self._results.keys() - stamps.keys()]
-                if (cache := self._open_cache()) is not None:
-                    cache.store(new_rows, gone)
+            if self.cache_dir is not None and (cache := self._open_cache()) is not None:
+                if new_rows or self._results.keys() - stamps.keys() or cache.rebuilt:
+                    cache.store(new_rows, [self._key(rel) for rel in self._results.keys() - stamps.keys()])
+                if cache.rebuilt:  # found damaged, reading or writing: what it gave goes into the new file
+                    cache.store(self._rows(fresh, self._hits))
+                    cache.rebuilt = False
             self._results = {rel: fresh[rel] for rel in stamps if rel in fresh}
             return assemble(result for _, result in self._results.values())
+
+    def _rows(self, fresh: dict[str, tuple[Stamp, ParseResult]], rels: Iterable[str]) -> Iterator[Row]:
+        for rel in rels:
+            stamp, result = fresh[rel]
+            yield (self._key(rel), stamp[0], stamp[1], result.digest, encode(result))
 
     def close(self) -> None:
         """Close the parse cache (it reopens on the next load)."""
@@ -114,12 +129,12 @@ class CorpusLoader:
             self._cache = None
         self._cache_pid = 0
 
-    def _key(self, rel: str) -> str:
-        """The cache key: the file's absolute path (one cache serves many seeds directories)."""
-        return f"{self._real_root}/{rel}"
+    def _key(self, rel: str) -> bytes:
+        """The cache key: the file's absolute path as the file system has it (a cache serves many seeds directories)."""
+        return self._real_root + b"/" + os.fsencode(rel)
 
     def _display(self, rel: str) -> str:
-        return f"{self._root_text}/{rel}"
+        return display_path(self.root, rel)
 
     def _open_cache(self) -> ParseCache | None:
         """This process's cache connection, or None (once warned) when the cache cannot be used."""
@@ -146,33 +161,40 @@ class CorpusLoader:
             if rel is None:
                 continue
             stamp = stamps[rel]
-            if (size, mtime_ns) != stamp:
-                # Touched or changed: the content hash decides.
-                try:
-                    raw = (self.root / rel).read_bytes()
-                except OSError:
-                    continue
-                if content_digest(raw) != row_digest:
-                    continue
-                new_rows.append((key, stamp[0], stamp[1], row_digest, blob))
+            if (size, mtime_ns) != stamp and not self._unchanged(rel, row_digest):
+                continue
             try:
-                fresh[rel] = (stamp, self._keep_good(rel, self._decoder.decode(blob, self._display(rel))))
+                result = self._decoder.decode(blob, self._display(rel))
             except CodecError:
                 continue  # never trusted blindly: parse the file again
+            if result.digest != row_digest:
+                continue
+            kept = fresh[rel] = (stamp, self._keep_good(rel, result))
             del wanted[key]
+            if kept[1] is result:  # not a last good version standing in: what the file holds now
+                self._hits.append(rel)
             hits += 1
+            if (size, mtime_ns) != stamp:
+                new_rows.append((key, stamp[0], stamp[1], row_digest, blob))  # the new stamp: a hit at once next time
         self.from_cache = hits
         if progress and hits:
             progress(hits)
         return [rel for rel in missing if self._key(rel) in wanted]
+
+    def _unchanged(self, rel: str, row_digest: str) -> bool:
+        """Touched, or changed? The content hash decides."""
+        try:
+            raw = (self.root / rel).read_bytes()
+        except OSError:
+            return False
+        return content_digest(raw) == row_digest
 
     def _parse(self, rels: list[str], progress: Callable[[int], None] | None) -> Iterator[tuple[str, Stamp, str, bytes, ParseResult]]:
         root = str(self.root)
         if len(rels) < POOL_THRESHOLD or self.workers < 2:
             for rel in rels:
                 stamp = _stamp(self.root / rel)
-                result = read_file(self.root, rel, self.max_bytes)
-                blob = encode(result) if self.cache_dir is not None else b""
+                result, blob = _read_one(self.root, rel, self.max_bytes, self.cache_dir is not None)
                 yield rel, stamp, result.digest, blob, result
                 if progress:
                     progress(1)
@@ -199,9 +221,33 @@ def _parse_files(root: str, rels: list[str], max_bytes: int) -> list[tuple[str, 
     base = Path(root)
     for rel in rels:
         stamp = _stamp(base / rel)
-        result = read_file(base, rel, max_bytes)
-        out.append((rel, stamp, result.digest, encode(result)))
+        result, blob = _read_one(base, rel, max_bytes, True)
+        out.append((rel, stamp, result.digest, blob))
     return out
+
+
+def _read_one(root: Path, rel: str, max_bytes: int, encoded: bool) -> tuple[ParseResult, bytes]:
+    """One file's result (and its encoding when wanted): whatever goes wrong is that file's problem only."""
+    try:
+        result = read_file(root, rel, max_bytes)
+        return result, encode(result) if encoded else b""
+    except Exception as exc:  # a bug met by one file must not cost the others, nor a worker
+        display = display_path(root, rel)
+        log.error("%s: %s while reading it (%s); the file is left out", display, type(exc).__name__, where(exc))
+        message = f"could not be read: internal error ({type(exc).__name__}); please report it"
+        result = ParseResult(display, None, (Problem(display, None, "error", message),))
+        return result, encode(result) if encoded else b""
+
+
+def where(exc: BaseException) -> str:
+    """Where an exception was raised, innermost last: files, lines and functions only.
+
+    Neither its message nor the source lines of a traceback: a message may quote a
+    value of the file being read, even a secured one.
+    """
+    frames = traceback.extract_tb(exc.__traceback__)[-WHERE_FRAMES:]
+    return " > ".join(f"{os.path.basename(frame.filename)}:{frame.lineno} {frame.name}" for frame in frames)
+
 
 
 def _stamp(path: Path) -> Stamp:

@@ -8,7 +8,9 @@ rendered again.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ from . import __version__
 from .archives import with_archives
 from .content import entry_html
 from .context import SiteContext, page_path
-from .corpus import Corpus
+from .corpus import Corpus, without
 from .directory import render_index, render_opml
 from .feeds import Feed, FeedSpec, plan
 from .jsonfeed import render_json
@@ -32,6 +34,7 @@ from .settings import Settings
 from .xmlfeeds import render_atom, render_rss
 
 Renderer = Callable[[Feed, SiteContext, str, str], bytes]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +150,16 @@ def site_context(settings: Settings, html_cache_size: int | None = None) -> Site
 
 
 def render_feed(feed: Feed, fmt: Format, settings: Settings) -> bytes:
-    """One feed in one format, outside a full site render (trimmed feeds, for example)."""
-    return fmt.render(feed, site_context(settings), fmt.suffix, fmt.mimetype)
+    """One feed in one format, outside a full site render (trimmed feeds, archive pages on demand).
+
+    Entries no renderer takes are left out here too (see :func:`render_site`).
+    """
+    ctx = site_context(settings)
+    try:
+        return _render_feed(fmt, feed, ctx)
+    except Unrenderable as exc:
+        kept = tuple(a for a in feed.entries if a.path not in exc.culprits)
+        return fmt.render(dataclasses.replace(feed, entries=kept), ctx, fmt.suffix, fmt.mimetype)
 
 
 class Memo(Protocol):
@@ -195,9 +206,58 @@ def _keep_all(name: str, output: Output) -> Output:
     return output
 
 
+class Unrenderable(Exception):
+    """Some articles make a renderer fail: their paths, each with the reason."""
+
+    def __init__(self, culprits: dict[str, str]) -> None:
+        super().__init__(f"{len(culprits)} articles cannot be rendered")
+        self.culprits = culprits
+
+
 def render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None, *,
                 render_archives: bool = True, store: Callable[[str, Output], Output] = _keep_all,
                 html_cache_size: int | None = None) -> Site:
+    """Every feed of ``corpus`` (see :func:`_render_site`), less any article no renderer can take.
+
+    Such an article is an error of its file, and the site is rendered again
+    without it, so it is missing from every feed alike and the rest is published.
+    """
+    dropped: dict[str, str] = {}
+    while True:
+        try:
+            return _render_site(without(corpus, dropped) if dropped else corpus, settings, previous,
+                                render_archives=render_archives, store=store, html_cache_size=html_cache_size)
+        except Unrenderable as exc:  # each round takes articles out: it ends
+            dropped.update(exc.culprits)
+
+
+def _render_feed(fmt: Format, feed: Feed, ctx: SiteContext) -> bytes:
+    """One feed in one format; if that fails, raise :class:`Unrenderable` naming the entries to blame."""
+    try:
+        return fmt.render(feed, ctx, fmt.suffix, fmt.mimetype)
+    except Exception as exc:
+        try:
+            fmt.render(dataclasses.replace(feed, entries=()), ctx, fmt.suffix, fmt.mimetype)
+        except Exception:
+            raise exc from None  # the feed itself, not one of its entries: nothing to isolate
+        culprits: dict[str, str] = {}
+        for article in feed.entries:
+            try:
+                fmt.render(dataclasses.replace(feed, entries=(article,)), ctx, fmt.suffix, fmt.mimetype)
+            except Exception as alone:
+                # The type and where, never the message: it may quote a value.
+                log.error("%s: cannot be rendered as %s (%s); leaving it out", article.path, fmt.name,
+                          type(alone).__name__)
+                culprits[article.path] = (f"could not be rendered as {fmt.name} ({type(alone).__name__});"
+                                          " left out of every feed")
+        if not culprits:
+            raise
+        raise Unrenderable(culprits) from exc
+
+
+def _render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None, *,
+                 render_archives: bool = True, store: Callable[[str, Output], Output] = _keep_all,
+                 html_cache_size: int | None = None) -> Site:
     """Render every feed; take the bytes of feeds whose fingerprint ``previous`` already has.
 
     Without ``render_archives`` (the server) archive pages are only listed in
@@ -233,7 +293,7 @@ def render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None
                     outputs[name] = Output(b"", fmt.mimetype, feed.updated, kept=True)
                     continue
             else:
-                body = fmt.render(feed, ctx, fmt.suffix, fmt.mimetype)
+                body = _render_feed(fmt, feed, ctx)
                 rendered += 1
             outputs[name] = store(name, Output(body, fmt.mimetype, feed.updated))
     formats = [(fmt.name, fmt.suffix) for fmt in FORMATS]

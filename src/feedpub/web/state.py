@@ -32,7 +32,8 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
-from ..loader import CorpusLoader, SeedsUnavailable
+from ..corpus import printable
+from ..loader import CorpusLoader, SeedsUnavailable, where
 from ..published import Claim, PublishedTimes
 from ..settings import Settings
 from ..site import Output, Site, render_site
@@ -78,8 +79,12 @@ class FeedState:
         self.settings = settings
         self.loader = CorpusLoader(settings.seeds_dir, settings.max_file_bytes, keep_last_good=True,
                                    cache_dir=settings.cache_dir if settings.cache else None)
-        self.healthy = True
+        self.healthy = True  # the seeds directory was there at the last look
         self.error: str | None = None
+        self.failed: str | None = None  # why the last reload failed, if it did: the next one scans everything
+        self._failed_stamp: dict[str, tuple[int, int]] | None = None  # the files as that reload saw them
+        self._retry_at = 0.0
+        self._retry_delay = RETRY_FIRST
         self._lock = threading.Lock()
         self._starting = threading.Lock()
         # A lock held by another thread at fork time would stay held forever in the child.
@@ -95,10 +100,6 @@ class FeedState:
     def _build(self, previous: Snapshot | None, stamps: dict[str, tuple[int, int]]) -> Snapshot:
         read_at = datetime.now(timezone.utc)
         corpus = self.loader.load(stamps=stamps)
-        known = set(previous.site.corpus.problems) if previous else set()
-        for problem in corpus.problems:
-            if problem not in known:
-                log.warning("%s", problem)
         # Archives are rendered on first request: most are never asked for, and they would
         # otherwise triple the memory of every worker.
         fresh: dict[str, Prepared] = {}
@@ -109,6 +110,10 @@ class FeedState:
 
         site = render_site(corpus, self.settings, previous.site if previous else None,
                            render_archives=False, store=store, html_cache_size=ENTRY_HTML_CACHE)
+        reported = set(previous.site.corpus.problems) if previous else set()
+        for problem in site.corpus.problems:  # the site's: with any article no renderer could take
+            if problem not in reported:
+                log.warning("%s", problem)
         old = previous.prepared if previous else {}
         prepared = {name: _unchanged(old.get(name), fresh.get(name)) for name in site.outputs}
         prepared.update(self.dated({name: new for name, new in prepared.items() if new is not old.get(name)},
@@ -132,17 +137,23 @@ class FeedState:
         None looks at every file.
         """
         with self._lock:
+            if self.failed is not None:
+                paths = None  # the files the failed round was told about are not named again
             try:
                 # One pass: the same stamps feed the load.
                 stamp = self.loader.scan() if paths is None else self.loader.rescan(self._stamp, paths)
-                if stamp == self._stamp:
+                if (stamp == self._stamp and self.failed is None) or self._waiting(stamp):
                     self._set_health(True, None)
                     return False
                 snapshot = self._build(self.snapshot, stamp)
             except (SeedsUnavailable, OSError) as exc:
-                self._set_health(False, str(exc))
+                self._set_health(False, printable(str(exc)))
+                return False
+            except Exception as exc:  # a bug: keep serving, say so in /healthz, and try again
+                self._failure(exc, stamp)
                 return False
             self._stamp = stamp
+            self.failed, self._failed_stamp, self._retry_delay = None, None, RETRY_FIRST
             self._set_health(True, None)
             before = self.snapshot.prepared
             changed_names = [name for name, prepared in snapshot.prepared.items() if before.get(name) is not prepared]
@@ -155,10 +166,39 @@ class FeedState:
                          snapshot.site.rendered)
             return changed
 
+    def _waiting(self, stamp: dict[str, tuple[int, int]]) -> bool:
+        """After a failed reload, nothing changed since and it is not yet time to try the same again."""
+        return stamp == self._failed_stamp and time.monotonic() < self._retry_at
+
+    def _failure(self, exc: Exception, stamp: dict[str, tuple[int, int]]) -> None:
+        self.failed, self._failed_stamp = type(exc).__name__, stamp
+        # Any change is tried at once; the same files again only after a delay that doubles.
+        self._retry_at = time.monotonic() + self._retry_delay
+        self._retry_delay = min(self._retry_delay * 2, FULL_SCAN_EVERY)
+        log.error("reload failed (%s at %s); still serving the previous feeds, trying again", self.failed, where(exc))
+
     def _set_health(self, healthy: bool, error: str | None) -> None:
         if healthy != self.healthy:
             (log.info if healthy else log.error)("seeds %s", "available again" if healthy else f"unavailable: {error}")
         self.healthy, self.error = healthy, error
+
+    def health(self) -> tuple[str, dict[str, object]]:
+        """``ok``; ``degraded`` while a file is rejected (or kept at its last good version) or the
+        last reload failed; ``unhealthy`` without a seeds directory, looked for now, not at the last reload."""
+        corpus = self.snapshot.site.corpus
+        problems = sorted(corpus.problems, key=lambda p: p.severity != "error")  # errors first
+        details: dict[str, object] = {
+            "rejected": corpus.rejected,
+            "first_problems": [printable(str(p)) for p in problems[:HEALTH_PROBLEMS]],
+        }
+        if not self.healthy or not self.loader.available():
+            where = printable(str(self.settings.seeds_dir))
+            details["error"] = self.error or f"seeds directory {where} is missing or unreadable"
+            return "unhealthy", details
+        if self.failed is not None:
+            details["error"] = f"the last reload failed ({self.failed}); serving the previous feeds"
+        failing = self.failed is not None or (problems and problems[0].severity == "error")
+        return ("degraded" if failing else "ok"), details
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()
@@ -198,14 +238,20 @@ class FeedState:
         Without events (no inotify, NFS, or the seeds directory gone), the
         watcher falls back to a full scan every tick.
         """
+        root = self.settings.seeds_dir
         last_full = time.monotonic()  # ensure_watcher scanned just now
+        watched = _identity(root)
         while True:
             listening = observer is not None and observer.is_alive()
             if listening and events.wait(self.settings.reload_interval):
                 time.sleep(SETTLE)  # one save is often several events (create, write, close, rename)
             paths = events.take()
             now = time.monotonic()
-            full = not listening or paths is None or not self.healthy or now - last_full >= FULL_SCAN_EVERY
+            # A watch follows the directory it was given: moved or deleted, no event says so here.
+            moved = _identity(root) != watched
+            retry = self.failed is not None and now >= self._retry_at
+            full = (not listening or moved or paths is None or not self.healthy or retry
+                    or now - last_full >= FULL_SCAN_EVERY)
             if not full and not paths:
                 continue
             if full:
@@ -214,16 +260,20 @@ class FeedState:
                 self.reload(None if full else paths)
             except Exception:  # never let the watcher die; the next round tries again
                 log.exception("reload failed; still serving the previous feeds")
-            if not self.healthy and observer is not None:
-                observer.stop()  # its watch died with the directory; poll until it is back
+            if observer is not None and (moved or not self.healthy):
+                observer.stop()  # its watch died with the directory, or watches one elsewhere
                 observer = None
-            elif self.healthy and observer is None:
-                observer = _observe(self.settings.seeds_dir, events)
+            if self.healthy and observer is None:
+                observer, watched = _observe(root, events), _identity(root)
+                last_full = -FULL_SCAN_EVERY  # changes made before the watch began: the next round scans
             if observer is None:
                 time.sleep(self.settings.reload_interval)
 
 
 FULL_SCAN_EVERY = 30.0  # seconds between full scans while the file system reports nothing
+HEALTH_PROBLEMS = 5  # problem lines /healthz shows
+RETRY_FIRST = 1.0  # seconds before a failed reload is tried again on the same files (then 2, 4... up to 30)
+
 SETTLE = 0.05  # seconds to let a burst of events for one save arrive before reloading
 _CHANGES = {EVENT_TYPE_CREATED, EVENT_TYPE_DELETED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED, EVENT_TYPE_CLOSED}
 
@@ -272,3 +322,12 @@ def _observe(root: Path, handler: _Changed) -> BaseObserver | None:
         log.warning("no file system events for %s (%s): scanning every %s s", root, exc, "reload interval")
         return None
     return observer
+
+
+def _identity(root: Path) -> tuple[int, int] | None:
+    """Which directory is at ``root`` now (None: none is)."""
+    try:
+        info = os.stat(root)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino)

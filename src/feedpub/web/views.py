@@ -57,18 +57,19 @@ def feed(name: str) -> Response:
 
 @bp.get("/healthz")
 def healthz() -> tuple[Response, int]:
+    """``ok``; ``degraded`` (200) while some file is rejected; ``unhealthy`` (503) only without seeds."""
     current = state()
-    site = current.snapshot.site
+    snapshot = current.snapshot
+    status, details = current.health()
     body = {
-        "status": "ok" if current.healthy else "unhealthy",
-        "articles": len(site.corpus.articles),
-        "feeds": len(site.feeds),
-        "problems": len(site.corpus.problems),
-        "last_reload": current.snapshot.loaded_at.isoformat(timespec="seconds"),
+        "status": status,
+        "articles": len(snapshot.site.corpus.articles),
+        "feeds": len(snapshot.site.feeds),
+        "problems": len(snapshot.site.corpus.problems),
+        **details,
+        "last_reload": snapshot.loaded_at.isoformat(timespec="seconds"),
     }
-    if current.error:
-        body["error"] = current.error
-    return jsonify(body), 200 if current.healthy else 503
+    return jsonify(body), 503 if status == "unhealthy" else 200
 
 
 @bp.get("/")
