@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ from lxml import etree
 
 from feedpub.cli import main
 from feedpub.web import create_app
-from feedpub.websub import Ledger
+from feedpub.websub import LEDGER, Ledger
 
 from .conftest import ROOT
 from .test_gunicorn import fetch, free_port, run_gunicorn, wait_for
@@ -254,3 +255,14 @@ def test_the_server_retries_pending_pings_in_the_background(seeds: Path, tmp_pat
     assert "http://127.0.0.1:8000/feeds/providers/wired.com.xml" in accepted(log)
     assert all(count == 1 for count in accepted(log).values())
 
+
+def test_a_damaged_ledger_is_started_afresh(seeds: Path, tmp_path: Path, hub) -> None:
+    url, log = hub()
+    out = tmp_path / "out"
+    build(seeds, out, url)
+    ledger = Path(os.environ["XDG_CACHE_HOME"]) / "feedpub" / LEDGER
+    ledger.write_bytes(b"\x8f" * 8192)  # random bytes where the ledger was
+    edit_wired(seeds, "Changed: ")
+    _, output = build(seeds, out, url)
+    assert "pings accepted" in output and "pending" not in output
+    assert Ledger(ledger.parent).pending() == 0  # a working ledger again, shared with the next run

@@ -75,10 +75,22 @@ class Ledger:
         self._pid = os.getpid()
         self.owner = f"{self._pid}-{secrets.token_hex(4)}"  # a reused pid never inherits a lease
         if self.path is not None:
-            return shared_db.connect(self.path, _create)
+            return self._open(self.path)
         db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         _create(db)
         return db
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        try:
+            return shared_db.connect(path, _create)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):
+                raise  # busy, or a directory we may not write: not a reason to delete the file
+            log.warning("WebSub ledger %s is unreadable (%s); starting a new one", path, exc)
+        for suffix in ("", "-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+        return shared_db.connect(path, _create)
 
     def _run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         with self._lock:
