@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -294,3 +295,15 @@ def test_two_workers_send_what_a_build_left_pending_once(seeds: Path, tmp_path: 
     assert all(counts[u] == 1 for u in published(out)), counts
     assert all(count == 1 for count in counts.values()), counts
 
+
+def test_a_ledger_that_cannot_be_written_costs_the_pings_not_the_build(seeds: Path, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(self: Ledger, versions: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(Ledger, "note", full)
+    out = tmp_path / "out"
+    _, output = build(seeds, out, f"http://127.0.0.1:{free_port()}/hub")  # exit 0: the feeds are written
+    [warning] = websub_lines(output)
+    assert warning == (f"warning: WebSub: {len(published(out))} pings pending (ledger: database or disk is full);"
+                       " no ledger keeps them for later")

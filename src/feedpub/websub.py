@@ -293,8 +293,11 @@ class Publisher:
 def announce(hub: str, directory: Path, versions: Mapping[str, str], budget: float = BUILD_BUDGET) -> Round:
     """Note ``versions``, then send every pending ping (this build's and any left before) within ``budget``."""
     ledger = open_ledger(directory)
-    ledger.note(versions)
-    outcome = Publisher(hub, ledger).send_pending(budget)
+    try:
+        ledger.note(versions)
+        outcome = Publisher(hub, ledger).send_pending(budget)
+    except sqlite3.Error as exc:  # e.g. a full disk: the feeds are written, only their pings are at risk
+        return Round(pending=len(versions), problem=f"ledger: {exc}", kept=False)
     outcome.kept = ledger.path is not None
     if not outcome.running:  # a sender still waiting on the hub keeps using it until the process ends
         ledger.close()
