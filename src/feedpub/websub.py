@@ -290,6 +290,7 @@ class Publisher:
                 log.warning("WebSub hub %s: %s; %d pings pending, trying again in %.0f s",
                             self.hub, outcome.problem, outcome.pending, delay)
 
+
 def announce(hub: str, directory: Path, versions: Mapping[str, str], budget: float = BUILD_BUDGET) -> Round:
     """Note ``versions``, then send every pending ping (this build's and any left before) within ``budget``."""
     ledger = open_ledger(directory)
