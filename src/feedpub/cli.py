@@ -15,7 +15,7 @@ import click
 
 from . import __version__
 from .build import BuildReport, OutputBusy, OutputError, OutputMemo, locked, write_site
-from .websub import Ledger, Publisher
+from .websub import announce
 from .corpus import Corpus, printable
 from .loader import CorpusLoader, SeedsUnavailable
 from .feeds import topic_slugs
@@ -117,12 +117,14 @@ def build(strict: bool, lock_wait: float, **options: Any) -> None:
     site, report = _render_and_write(settings, _load(settings), lock_wait)
     corpus = site.corpus  # with any article no renderer could take among its problems
     _report(corpus)
-    if settings.websub_hub and report.changed:
-        publisher = Publisher(settings.websub_hub, Ledger(settings.cache_dir))
-        pinged = publisher.changed(site.feed_urls(report.changed))
-        if not publisher.flush(timeout=120):
-            click.echo("warning: some WebSub pings are still pending; giving up", err=True)
-        click.echo(f"WebSub: {publisher.sent} of {len(pinged)} pings accepted by {settings.websub_hub}", err=True)
+    if settings.websub_hub:  # also when nothing changed: pings an earlier run could not send are due
+        pings = announce(settings.websub_hub, settings.cache_dir, site.feed_urls(report.changed))
+        if pings.sent:
+            click.echo(f"WebSub: {pings.sent} pings accepted by {settings.websub_hub}", err=True)
+        if pings.pending:
+            later = "the next build or reload will retry them" if pings.kept else "no ledger keeps them for later"
+            click.echo(f"warning: WebSub: {pings.pending} pings pending"
+                       f" ({pings.problem or 'not sent in time'}); {later}", err=True)
     warnings = sum(1 for p in corpus.problems if p.severity == "warning")
     out = printable(str(settings.out_dir))  # a name need not be UTF-8; the terminal needs it to be
     click.echo(

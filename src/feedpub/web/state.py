@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Collection, Mapping
@@ -37,7 +36,7 @@ from ..loader import CorpusLoader, SeedsUnavailable, where
 from ..published import Claim, PublishedTimes
 from ..settings import Settings
 from ..site import Output, Site, render_site
-from ..websub import Ledger, Publisher
+from ..websub import Publisher, open_ledger
 from .store import PlainBodies, Prepared, prepare, redate
 
 log = logging.getLogger("feedpub.server")
@@ -54,14 +53,7 @@ class Snapshot:
 
 
 def _publisher(settings: Settings) -> Publisher | None:
-    if not settings.websub_hub:
-        return None
-    try:
-        ledger: Ledger | None = Ledger(settings.cache_dir)
-    except (OSError, sqlite3.Error) as exc:  # still ping, only without de-duplication across workers
-        log.warning("no WebSub ledger in %s (%s): every worker will ping", settings.cache_dir, exc)
-        ledger = None
-    return Publisher(settings.websub_hub, ledger)
+    return Publisher(settings.websub_hub, open_ledger(settings.cache_dir)) if settings.websub_hub else None
 
 
 def _unchanged(before: Prepared | None, new: Prepared | None) -> Prepared:
@@ -159,7 +151,7 @@ class FeedState:
             changed_names = [name for name, prepared in snapshot.prepared.items() if before.get(name) is not prepared]
             changed = bool(changed_names) or before.keys() != snapshot.prepared.keys()
             self.snapshot = snapshot
-            if self.publisher is not None and changed_names:
+            if self.publisher is not None:  # also sends what earlier loads, builds or workers left pending
                 self.publisher.changed(snapshot.site.feed_urls(changed_names, lambda n: snapshot.prepared[n].etag))
             if changed:
                 log.info("reloaded: %d articles, %d feeds re-rendered", len(snapshot.site.corpus.articles),
