@@ -307,3 +307,16 @@ def test_a_ledger_that_cannot_be_written_costs_the_pings_not_the_build(seeds: Pa
     [warning] = websub_lines(output)
     assert warning == (f"warning: WebSub: {len(published(out))} pings pending (ledger: database or disk is full);"
                        " no ledger keeps them for later")
+
+
+def test_a_worker_sends_what_a_build_left_pending_when_it_starts_serving(seeds: Path, tmp_path: Path, hub) -> None:
+    port = free_port()
+    out = tmp_path / "out"
+    build_process(seeds, out, f"http://127.0.0.1:{port}/hub")  # the hub is down: everything pending
+    url, log = hub(port=port)
+    state = create_app({"TESTING": True, "seeds_dir": str(seeds), "websub_hub": url}).extensions["feedpub"]
+    state.ensure_watcher()  # what a worker's first request does; no file changed since the build
+    expected = published(out)
+    wait_for(lambda: set(accepted(log)) == expected, 20, "the pings the build left pending")
+    time.sleep(0.5)
+    assert accepted(log) == Counter(expected)

@@ -216,6 +216,8 @@ class FeedState:
                 self.reload()
             except Exception:  # the thread's rounds try again
                 log.exception("reload failed; still serving the previous feeds")
+            if self.publisher is not None:
+                self.publisher.changed({})  # pings a build or another process left pending are due now
             self._watcher_pid = pid
             self._watcher = threading.Thread(target=self._watch, args=(events, observer),
                                              name="feedpub-reload", daemon=True)
