@@ -13,10 +13,16 @@ from urllib.parse import urljoin, urlsplit
 
 import nh3
 
-# Characters XML 1.0 forbids (and the non-characters feed readers choke on).
-_ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+# Unicode's noncharacters: reserved for a program's internal use, never meaningful in published text.
+_NONCHARACTERS = "\ufdd0-\ufdef" + "".join(f"{chr(plane + 0xFFFE)}{chr(plane + 0xFFFF)}" for plane in range(0, 0x110000, 0x10000))
+# What lxml refuses (everything outside XML 1.0's Char production), DEL, and the noncharacters.
+_ILLEGAL = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff" + _NONCHARACTERS
+_ILLEGAL_XML = re.compile(f"[{_ILLEGAL}]")
 _WHITESPACE = re.compile(r"\s+")
-_NEEDS_WORK = re.compile("[<&\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+_NEEDS_WORK = re.compile(f"[<&{_ILLEGAL}]")
+# Never in a URL: white space and controls, and what RFC 3987 keeps out of IRIs (C1 controls,
+# surrogates, noncharacters, U+FFF0-FFFF and bidirectional formatting characters).
+_NOT_IN_URL = re.compile(f"[\x00-\x20\x7f-\x9f\u200e\u200f\u202a-\u202e\ud800-\udfff\ufff0-\ufffd{_NONCHARACTERS}]")
 # scheme://host[:port][/path...] with a plain host name and nothing a browser would read otherwise.
 _SIMPLE_URL = re.compile(r"https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,4})?(?:[/?#][!-~]*)?\Z")
 
@@ -60,11 +66,7 @@ def plain_text(text: str) -> tuple[str, list[str]]:
         text = nh3.clean(text, tags=set(), attributes={}, strip_comments=True)
         notes.append("removed HTML markup " + ", ".join(f"<{t}>" for t in sorted(found.tags)))
     if "&" in text:
-        decoded = html.unescape(text)
-        if decoded != text:
-            if not found.tags:
-                notes.append("decoded HTML entities")
-            text = decoded
+        text = html.unescape(text)  # silently: entity-encoded text is normal, the reader sees what was meant
     text, _ = strip_illegal_xml(text)  # entities such as &#1; decode to illegal characters
     return squash(text), notes
 
@@ -144,6 +146,22 @@ def _scan(fragment: str) -> _Scan:
     return scan
 
 
+def unfit_url_character(url: str) -> str | None:
+    """The first character no URL may carry (as ``U+XXXX``), if any."""
+    found = _NOT_IN_URL.search(url)
+    return f"U+{ord(found.group()):04X}" if found else None
+
+
+def quote(value: str, limit: int = 40) -> str:
+    """A short, escaped prefix of ``value`` for a message: never the whole of a long text."""
+    return repr(value[:limit]) + ("..." if len(value) > limit else "")
+
+
+def clip(message: str, limit: int = 200) -> str:
+    """A third party's message (PyYAML's) on one line and short, whatever it quotes."""
+    return quote(message, limit)[1:-1] if len(message) <= limit else quote(message, limit)
+
+
 def url_scheme(url: str) -> str:
     """The scheme as a browser would read it (control characters and spaces ignored)."""
     squeezed = re.sub(r"[\x00-\x20]", "", url)
@@ -155,7 +173,7 @@ def is_absolute_url(url: str) -> bool:
     """An absolute http(s) URL with a host and no white space or control characters."""
     if _SIMPLE_URL.match(url):
         return True  # the common shape, settled without urlsplit
-    if not url or re.search(r"[\x00-\x20\x7f]", url):
+    if not url or _NOT_IN_URL.search(url):
         return False
     try:
         parts = urlsplit(url)
@@ -167,7 +185,7 @@ def is_absolute_url(url: str) -> bool:
 
 def is_site_relative(url: str) -> bool:
     """A path on this site such as ``/assets/logo.jpg`` (but not ``//host/...``)."""
-    return url.startswith("/") and not url.startswith("//") and not re.search(r"[\x00-\x20\x7f\\]", url)
+    return url.startswith("/") and not url.startswith("//") and "\\" not in url and not _NOT_IN_URL.search(url)
 
 
 def absolute(url: str | None, site_url: str) -> str | None:
