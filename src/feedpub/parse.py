@@ -10,20 +10,41 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import logging
+import os
 import re
+import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from .construct import label
 from .model import Article, Coverage, Image, Kind, Problem, Provider, Related
 from .source import Source, SourceError, read_source
-from .text import clean_html, is_absolute_url, is_site_relative, plain_text, squash, url_scheme
+from .text import (
+    clean_html,
+    is_absolute_url,
+    is_site_relative,
+    plain_text,
+    quote,
+    unfit_url_character,
+    url_scheme,
+)
+
+log = logging.getLogger(__name__)
 
 MAX_RELATED = 50
 MAX_TOPICS = 50
 MAX_IMAGES = 10
+MAX_WARNINGS = 50  # per file: past this, one line says how many more there were
+# Years every output writes as four digits (feedgen's RSS dates use strftime, which does not pad them).
+YEARS = range(1000, 10_000)
+# A bad value in one of these rejects the article: leaving it out would publish something else.
+_STRICT = frozenset({"title", "publishedDateTime", "provider", "published"})
+_RFC822_YEAR = re.compile(r"\s*(?:[A-Za-z]+\s*,?\s*)?(?:\d{1,2}\s+[A-Za-z]+|[A-Za-z]+\s+\d{1,2})\s*,?\s+(\d+)\b")
 # Every date-only form datetime.fromisoformat accepts: 2021-01-01, 20210101, 2021-W01, 2021-W01-5, 2021W015.
 _DATE_ONLY = re.compile(r"^\d{4}(-?\d{2}-?\d{2}|-?W\d{2}(-?\d)?)$")
+_DIGITS = re.compile(r"[0-9]{1,9}")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$")
 
 
@@ -51,9 +72,21 @@ class _Context:
     path: str
     source: Source
     problems: list[Problem] = field(default_factory=list)
+    hidden: int = 0
 
     def warn(self, message: str, *where: str | int) -> None:
-        self.problems.append(Problem(self.path, self.source.line_of(*where), "warning", message))
+        self.add(Problem(self.path, self.source.line_of(*where), "warning", message))
+
+    def add(self, problem: Problem) -> None:
+        if len(self.problems) < MAX_WARNINGS or problem.severity == "error":
+            self.problems.append(problem)
+        else:
+            self.hidden += 1
+
+    def result(self, article: Article | None, digest: str) -> ParseResult:
+        if self.hidden:
+            self.problems.append(Problem(self.path, None, "warning", f"{self.hidden:,} more warnings not shown"))
+        return ParseResult(self.path, article, tuple(self.problems), digest)
 
 
 def content_digest(raw: bytes) -> str:
@@ -61,20 +94,50 @@ def content_digest(raw: bytes) -> str:
 
 
 def parse_bytes(path: str, raw: bytes, max_bytes: int) -> ParseResult:
-    """Parse one file's bytes; never raises for bad data."""
+    """Parse one file's bytes; never raises: whatever goes wrong is this file's error."""
     digest = content_digest(raw)
+    try:
+        return _parse(path, raw, max_bytes, digest)
+    except Exception as exc:  # noqa: BLE001 - a bug must cost one file, and its text may quote a value
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        log.error("%s: unexpected %s at %s:%s (a bug in feedpub)", path, type(exc).__name__,
+                  os.path.basename(frame.filename), frame.lineno)
+        message = f"cannot be read: unexpected {type(exc).__name__} (a bug in feedpub); the file is left out"
+        return ParseResult(path, None, (Problem(path, None, "error", message),), digest)
+
+
+def _parse(path: str, raw: bytes, max_bytes: int, digest: str) -> ParseResult:
     try:
         source = read_source(raw, max_bytes)
     except SourceError as exc:
         return ParseResult(path, None, (Problem(path, exc.line, "error", exc.message),), digest)
     ctx = _Context(path, source)
     try:
+        _report_notes(ctx)
         article = _article(ctx, source.data, digest)
     except Rejected as exc:
         line = source.line_of(*exc.path) if exc.path else None
-        ctx.problems.append(Problem(path, line, "error", exc.message))
-        return ParseResult(path, None, tuple(ctx.problems), digest)
-    return ParseResult(path, article, tuple(ctx.problems), digest)
+        ctx.add(Problem(path, line, "error", exc.message))
+        return ctx.result(None, digest)
+    return ctx.result(article, digest)
+
+
+def _report_notes(ctx: _Context) -> None:
+    """Values the loader left out and keys it found twice (the last one is used, as YAML loaders do)."""
+    for note in ctx.source.notes:
+        where = label(note.path) or "front matter"
+        if note.dropped and len(note.path) == 1 and note.path[0] in _STRICT:
+            raise Rejected(f"{where}: {note.message}", *note.path)
+        ctx.add(Problem(ctx.path, note.line, "warning", f"{where}: {note.message}" + ("; ignored" * note.dropped)))
+
+
+def _show(value: object) -> str:
+    """A value as a message may quote it: a short escaped prefix of a text, the kind of anything else."""
+    if isinstance(value, str):
+        return quote(value)
+    if value is None or isinstance(value, (bool, float)) or (type(value) is int and abs(value) < 10**15):
+        return repr(value)
+    return f"a {type(value).__name__}"
 
 
 def _article(ctx: _Context, data: dict[str, Any], digest: str) -> Article:
@@ -86,8 +149,7 @@ def _article(ctx: _Context, data: dict[str, Any], digest: str) -> Article:
     assert provider is not None
     published = data.get("published", True)
     if not isinstance(published, bool):
-        raise Rejected(f"published: expected true or false, got {published!r}", "published")
-    original = data.get("originalUrl")
+        raise Rejected(f"published: expected true or false, got {_show(published)}", "published")
     return Article(
         path=ctx.path,
         url=url,
@@ -101,8 +163,8 @@ def _article(ctx: _Context, data: dict[str, Any], digest: str) -> Article:
         images=_images(ctx, data.get("images"), ("images",)),
         featured_html=_featured(ctx, data.get("featuredContent")),
         related=Coverage.of(_related(ctx, data.get("related"), url)),
-        original_url=original if isinstance(original, str) and is_absolute_url(original) and original != url else None,
-        quality=data.get("quality") if type(data.get("quality")) is int else None,
+        original_url=_original_url(ctx, data.get("originalUrl"), url),
+        quality=_quality(data.get("quality")),
         digest=digest,
     )
 
@@ -146,13 +208,31 @@ def _canonical_url(ctx: _Context, data: dict[str, Any]) -> str:
     raise Rejected("no usable URL: webUrl or originalUrl must be an absolute http(s) URL")
 
 
+def _original_url(ctx: _Context, value: object, url: str) -> str | None:
+    """``originalUrl`` when it says more than the canonical URL (an unusable one was reported if it was tried)."""
+    if value is None or value == url:
+        return None
+    if isinstance(value, str) and is_absolute_url(value):
+        return value
+    ctx.warn(f"originalUrl: {_url_reason(value)}; ignored", "originalUrl")
+    return None
+
+
 def _url_reason(value: object) -> str:
     if not isinstance(value, str):
         return f"expected a URL, got {type(value).__name__}"
     scheme = url_scheme(value)
     if scheme and scheme not in ("http", "https"):
-        return f"{scheme}: URLs are not allowed ({value[:60]!r})"
-    return f"not an absolute http(s) URL ({value[:60]!r})"
+        return f"{quote(scheme, 20)[1:-1]}: URLs are not allowed ({quote(value, 60)})"
+    unfit = unfit_url_character(value.strip())
+    if unfit:
+        return f"{unfit} cannot be part of a URL ({quote(value, 60)})"
+    return f"not an absolute http(s) URL ({quote(value, 60)})"
+
+
+def _quality(value: object) -> int | None:
+    # Any whole number a signed 64-bit column holds: the parse cache and JSON readers take it whole.
+    return value if type(value) is int and -(2**63) <= value < 2**63 else None
 
 
 def _date(value: object, key: str, *, required: bool, where: tuple[str | int, ...] = ()) -> datetime | None:
@@ -165,20 +245,45 @@ def _date(value: object, key: str, *, required: bool, where: tuple[str | int, ..
         raise Rejected(f"{key}: expected a date and time, got {type(value).__name__}", *where)
     text = value.strip()
     if _DATE_ONLY.match(text.upper()):
-        raise Rejected(f"{key}: {text!r} has no time; write e.g. {text}T00:00:00Z", *where)
+        raise Rejected(f"{key}: {quote(text)} has no time; write e.g. {text}T00:00:00Z", *where)
+    parsed: datetime | None
     try:
         parsed = datetime.fromisoformat(text.upper())  # RFC 3339 allows a lower-case "t" and "z"
     except ValueError:
-        try:
-            parsed = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            raise Rejected(f"{key}: {text[:40]!r} is not a valid date and time (use RFC 3339)", *where) from None
+        parsed = _rfc822(text)
+        if parsed is None:
+            raise Rejected(f"{key}: {quote(text)} is not a valid date and time (use RFC 3339)", *where) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     try:
-        return parsed.astimezone(timezone.utc)
+        moment = parsed.astimezone(timezone.utc)
     except OverflowError:
-        raise Rejected(f"{key}: {text[:40]!r} is out of range", *where) from None
+        moment = None
+    if moment is None or moment.year not in YEARS:
+        raise Rejected(
+            f"{key}: {quote(text)} is out of range (in UTC, years {YEARS[0]} to {YEARS[-1]} only)", *where
+        )
+    return moment
+
+
+def _rfc822(text: str) -> datetime | None:
+    """An RFC 2822 date, its year read as written: email.utils maps every year under 100 (even
+    "0001") as if it were two digits; RFC 2822 does that for two digits only, and adds 1900 to three."""
+    try:
+        parsed = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    written = _RFC822_YEAR.match(text)
+    if written is None:
+        return parsed
+    digits = written.group(1)
+    year = int(digits) if len(digits) >= 4 else int(digits) + 1900
+    if len(digits) <= 2:
+        year += 100 if year < 1950 else 0  # 00-49 are 2000-2049; 50-99 are 1950-1999
+    try:
+        return parsed.replace(year=year)
+    except (ValueError, OverflowError):  # 29 February of a year that has none, or beyond 9999
+        return None
 
 
 def _domain(value: object) -> str | None:
@@ -196,7 +301,7 @@ def _provider(ctx: _Context, value: object, where: tuple[str | int, ...], *, req
         return None
     domain = _domain(value.get("domain"))
     if domain is None:
-        reason = "missing domain" if value.get("domain") is None else f"invalid domain {value.get('domain')!r}"
+        reason = "missing domain" if value.get("domain") is None else f"invalid domain {_show(value.get('domain'))}"
         if required:
             raise Rejected(f"{label}: {reason}", *where)
         ctx.warn(f"{label}: {reason}; provider ignored", *where)
@@ -216,9 +321,9 @@ def _kind(ctx: _Context, value: object) -> Kind:
     if value is None:
         return Kind.ARTICLE
     try:
-        return Kind(str(value).strip().lower())
+        return Kind(value.strip().lower() if isinstance(value, str) else value)
     except ValueError:
-        ctx.warn(f"type: unknown type {value!r}; treated as article", "type")
+        ctx.warn(f"type: unknown type {_show(value)}; treated as article", "type")
         return Kind.ARTICLE
 
 
@@ -231,16 +336,17 @@ def _topics(ctx: _Context, value: object) -> tuple[str, ...]:
     if not isinstance(value, list):
         ctx.warn(f"topics: expected a list, got {type(value).__name__}; ignored", "topics")
         return ()
-    topics: list[str] = []
+    topics: dict[str, None] = {}  # ordered, and linear to de-duplicate
     for index, item in enumerate(value):
         name = plain_text(item)[0] if isinstance(item, str) else ""
         if not name:
-            ctx.warn(f"topics[{index}]: expected a topic name, got {item!r}; ignored", "topics", index)
+            ctx.warn(f"topics[{index}]: expected a topic name, got {_show(item)}; ignored", "topics", index)
         elif name not in topics:
-            topics.append(name)
-    if len(topics) > MAX_TOPICS:
-        ctx.warn(f"topics: {len(topics)} topics; only the first {MAX_TOPICS} are kept", "topics")
-    return tuple(topics[:MAX_TOPICS])
+            if len(topics) == MAX_TOPICS:  # the rest is not read: one more topic is enough to say so
+                ctx.warn(f"topics: more than {MAX_TOPICS} topics; only the first {MAX_TOPICS} are kept", "topics")
+                break
+            topics[name] = None
+    return tuple(topics)
 
 
 def _images(ctx: _Context, value: object, where: tuple[str | int, ...]) -> tuple[Image, ...]:
@@ -275,11 +381,11 @@ def _images(ctx: _Context, value: object, where: tuple[str | int, ...]) -> tuple
 def _size(ctx: _Context, value: object, label: str, where: tuple[str | int, ...]) -> int | None:
     if value is None:
         return None
-    if isinstance(value, str) and value.strip().isdigit():
-        ctx.warn(f"{label}: a number written as text ({value!r})", *where)
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
+        ctx.warn(f"{label}: a number written as text ({_show(value)})", *where)
         value = int(value.strip())
     if type(value) is not int or not 0 < value <= 100_000:
-        ctx.warn(f"{label}: expected a positive whole number, got {value!r}; ignored", *where)
+        ctx.warn(f"{label}: expected a positive whole number, got {_show(value)}; ignored", *where)
         return None
     return value
 
@@ -327,10 +433,14 @@ def _related_item(ctx: _Context, item: object, index: int) -> Related:
     title = plain_text(title)[0] if isinstance(title, str) else ""
     if not title:
         raise Rejected(f"{label}.title: missing", *where)
-    url = next(
-        (u.strip() for u in (item.get("webUrl"), item.get("originalUrl")) if isinstance(u, str) and is_absolute_url(u.strip())),
-        None,
-    )
+    url = None
+    for key in ("webUrl", "originalUrl"):
+        value = item.get(key)
+        if isinstance(value, str) and is_absolute_url(value.strip()):
+            url = value.strip()
+            break
+        if value is not None:
+            ctx.warn(f"{label}.{key}: {_url_reason(value)}; ignored", *where, key)
     if url is None:
         raise Rejected(f"{label}: no absolute http(s) webUrl or originalUrl", *where)
     return Related(
