@@ -114,9 +114,9 @@ def read_source(raw: bytes, max_bytes: int) -> Source:
 
 
 def _parse_yaml(front: str, first_line: int) -> Source:
-    _check_size(front, first_line)
     loader = FeedLoader(front)
     try:
+        _check_size(front, first_line)
         root = loader.get_single_node()
         if root is None:
             raise SourceError("front matter is empty", first_line)
