@@ -13,16 +13,31 @@ from urllib.parse import urljoin, urlsplit
 
 import nh3
 
-# Unicode's noncharacters: reserved for a program's internal use, never meaningful in published text.
-_NONCHARACTERS = "\ufdd0-\ufdef" + "".join(f"{chr(plane + 0xFFFE)}{chr(plane + 0xFFFF)}" for plane in range(0, 0x110000, 0x10000))
-# What lxml refuses (everything outside XML 1.0's Char production), DEL, and the noncharacters.
-_ILLEGAL = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff" + _NONCHARACTERS
+# What lxml refuses (everything outside XML 1.0's Char production), DEL, and Unicode's noncharacters
+# (reserved for a program's own use: U+FDD0-FDEF and the last two of each plane). One range stands
+# for the noncharacters above the BMP, so the pattern stays a fast one; _unfit tells them apart.
+_ILLEGAL = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff\U0001fffe-\U0010ffff"
 _ILLEGAL_XML = re.compile(f"[{_ILLEGAL}]")
 _WHITESPACE = re.compile(r"\s+")
 _NEEDS_WORK = re.compile(f"[<&{_ILLEGAL}]")
 # Never in a URL: white space and controls, and what RFC 3987 keeps out of IRIs (C1 controls,
 # surrogates, noncharacters, U+FFF0-FFFF and bidirectional formatting characters).
-_NOT_IN_URL = re.compile(f"[\x00-\x20\x7f-\x9f\u200e\u200f\u202a-\u202e\ud800-\udfff\ufff0-\ufffd{_NONCHARACTERS}]")
+_NOT_IN_URL = re.compile("[\x00-\x20\x7f-\x9f\u200e\u200f\u202a-\u202e\ud800-\udfff\ufdd0-\ufdef\ufff0-\uffff\U0001fffe-\U0010ffff]")
+
+
+def _unfit(char: str) -> bool:
+    """Whether a character the patterns above found is one they mean (above the BMP: a noncharacter)."""
+    return char < "\U0001fffe" or ord(char) & 0xFFFE == 0xFFFE
+
+
+def _first_unfit(text: str, pattern: re.Pattern[str]) -> str | None:
+    return next((m.group() for m in pattern.finditer(text) if _unfit(m.group())), None)
+
+
+def _drop_unfit(match: re.Match[str]) -> str:
+    return "" if _unfit(match.group()) else match.group()
+
+
 # scheme://host[:port][/path...] with a plain host name and nothing a browser would read otherwise.
 _SIMPLE_URL = re.compile(r"https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,4})?(?:[/?#][!-~]*)?\Z")
 
@@ -40,7 +55,7 @@ _ATTRIBUTES.setdefault("a", set()).update({"href", "title"})
 
 def strip_illegal_xml(text: str) -> tuple[str, bool]:
     """Remove characters that are illegal in XML 1.0; say whether any were."""
-    cleaned = _ILLEGAL_XML.sub("", text)
+    cleaned = _ILLEGAL_XML.sub(_drop_unfit, text)
     return cleaned, cleaned != text
 
 
@@ -148,8 +163,8 @@ def _scan(fragment: str) -> _Scan:
 
 def unfit_url_character(url: str) -> str | None:
     """The first character no URL may carry (as ``U+XXXX``), if any."""
-    found = _NOT_IN_URL.search(url)
-    return f"U+{ord(found.group()):04X}" if found else None
+    found = _first_unfit(url, _NOT_IN_URL)
+    return f"U+{ord(found):04X}" if found else None
 
 
 def quote(value: str, limit: int = 40) -> str:
@@ -173,7 +188,7 @@ def is_absolute_url(url: str) -> bool:
     """An absolute http(s) URL with a host and no white space or control characters."""
     if _SIMPLE_URL.match(url):
         return True  # the common shape, settled without urlsplit
-    if not url or _NOT_IN_URL.search(url):
+    if not url or _first_unfit(url, _NOT_IN_URL):
         return False
     try:
         parts = urlsplit(url)
@@ -185,7 +200,7 @@ def is_absolute_url(url: str) -> bool:
 
 def is_site_relative(url: str) -> bool:
     """A path on this site such as ``/assets/logo.jpg`` (but not ``//host/...``)."""
-    return url.startswith("/") and not url.startswith("//") and "\\" not in url and not _NOT_IN_URL.search(url)
+    return url.startswith("/") and not url.startswith("//") and "\\" not in url and not _first_unfit(url, _NOT_IN_URL)
 
 
 def absolute(url: str | None, site_url: str) -> str | None:
