@@ -27,7 +27,8 @@ import feedpub.parse
 from feedpub.cli import main
 from feedpub.corpus import read_file
 from feedpub.model import Article, Problem
-from feedpub.parse import MAX_TOPICS, MAX_WARNINGS, parse_bytes
+from feedpub.parse import MAX_TOPICS, parse_bytes
+from feedpub.problems import MAX_WARNINGS
 from feedpub.source import MAX_NODES
 from feedpub.text import is_absolute_url, plain_text
 

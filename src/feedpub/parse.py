@@ -8,53 +8,30 @@ can be cached per file.
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
 import logging
 import os
 import re
 import traceback
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from .construct import label
+from .dates import read_date
 from .model import Article, Coverage, Image, Kind, Problem, Provider, Related
-from .source import Source, SourceError, read_source
-from .text import (
-    clean_html,
-    is_absolute_url,
-    is_site_relative,
-    plain_text,
-    quote,
-    unfit_url_character,
-    url_scheme,
-)
+from .problems import Context, Rejected, show, url_reason
+from .source import SourceError, read_source
+from .text import clean_html, is_absolute_url, is_site_relative, plain_text
 
 log = logging.getLogger(__name__)
 
 MAX_RELATED = 50
 MAX_TOPICS = 50
 MAX_IMAGES = 10
-MAX_WARNINGS = 50  # per file: past this, one line says how many more there were
-# Years every output writes as four digits (feedgen's RSS dates use strftime, which does not pad them).
-YEARS = range(1000, 10_000)
 # A bad value in one of these rejects the article: leaving it out would publish something else.
 _STRICT = frozenset({"title", "publishedDateTime", "provider", "published"})
-_RFC822_YEAR = re.compile(r"\s*(?:[A-Za-z]+\s*,?\s*)?(?:\d{1,2}\s+[A-Za-z]+|[A-Za-z]+\s+\d{1,2})\s*,?\s+(\d+)\b")
-# Every date-only form datetime.fromisoformat accepts: 2021-01-01, 20210101, 2021-W01, 2021-W01-5, 2021W015.
-_DATE_ONLY = re.compile(r"^\d{4}(-?\d{2}-?\d{2}|-?W\d{2}(-?\d)?)$")
 _DIGITS = re.compile(r"[0-9]{1,9}")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$")
-
-
-class Rejected(Exception):
-    """The article cannot be published; the message says why."""
-
-    def __init__(self, message: str, *path: str | int) -> None:
-        super().__init__(message)
-        self.message = message
-        self.path = path
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,28 +42,6 @@ class ParseResult:
     article: Article | None
     problems: tuple[Problem, ...] = ()
     digest: str = ""  # of the file's bytes
-
-
-@dataclass
-class _Context:
-    path: str
-    source: Source
-    problems: list[Problem] = field(default_factory=list)
-    hidden: int = 0
-
-    def warn(self, message: str, *where: str | int) -> None:
-        self.add(Problem(self.path, self.source.line_of(*where), "warning", message))
-
-    def add(self, problem: Problem) -> None:
-        if len(self.problems) < MAX_WARNINGS or problem.severity == "error":
-            self.problems.append(problem)
-        else:
-            self.hidden += 1
-
-    def result(self, article: Article | None, digest: str) -> ParseResult:
-        if self.hidden:
-            self.problems.append(Problem(self.path, None, "warning", f"{self.hidden:,} more warnings not shown"))
-        return ParseResult(self.path, article, tuple(self.problems), digest)
 
 
 def content_digest(raw: bytes) -> str:
@@ -111,36 +66,18 @@ def _parse(path: str, raw: bytes, max_bytes: int, digest: str) -> ParseResult:
         source = read_source(raw, max_bytes)
     except SourceError as exc:
         return ParseResult(path, None, (Problem(path, exc.line, "error", exc.message),), digest)
-    ctx = _Context(path, source)
+    ctx = Context(path, source)
+    article: Article | None = None
     try:
-        _report_notes(ctx)
+        ctx.report_notes(_STRICT)
         article = _article(ctx, source.data, digest)
     except Rejected as exc:
         line = source.line_of(*exc.path) if exc.path else None
         ctx.add(Problem(path, line, "error", exc.message))
-        return ctx.result(None, digest)
-    return ctx.result(article, digest)
+    return ParseResult(path, article, ctx.found(), digest)
 
 
-def _report_notes(ctx: _Context) -> None:
-    """Values the loader left out and keys it found twice (the last one is used, as YAML loaders do)."""
-    for note in ctx.source.notes:
-        where = label(note.path) or "front matter"
-        if note.dropped and len(note.path) == 1 and note.path[0] in _STRICT:
-            raise Rejected(f"{where}: {note.message}", *note.path)
-        ctx.add(Problem(ctx.path, note.line, "warning", f"{where}: {note.message}" + ("; ignored" * note.dropped)))
-
-
-def _show(value: object) -> str:
-    """A value as a message may quote it: a short escaped prefix of a text, the kind of anything else."""
-    if isinstance(value, str):
-        return quote(value)
-    if value is None or isinstance(value, (bool, float)) or (type(value) is int and abs(value) < 10**15):
-        return repr(value)
-    return f"a {type(value).__name__}"
-
-
-def _article(ctx: _Context, data: dict[str, Any], digest: str) -> Article:
+def _article(ctx: Context, data: dict[str, Any], digest: str) -> Article:
     title = _required_text(ctx, data, "title")
     url = _canonical_url(ctx, data)
     published_at = _date(data.get("publishedDateTime"), "publishedDateTime", required=True)
@@ -149,7 +86,7 @@ def _article(ctx: _Context, data: dict[str, Any], digest: str) -> Article:
     assert provider is not None
     published = data.get("published", True)
     if not isinstance(published, bool):
-        raise Rejected(f"published: expected true or false, got {_show(published)}", "published")
+        raise Rejected(f"published: expected true or false, got {show(published)}", "published")
     return Article(
         path=ctx.path,
         url=url,
@@ -169,7 +106,7 @@ def _article(ctx: _Context, data: dict[str, Any], digest: str) -> Article:
     )
 
 
-def _required_text(ctx: _Context, data: dict[str, Any], key: str) -> str:
+def _required_text(ctx: Context, data: dict[str, Any], key: str) -> str:
     value = data.get(key)
     if value is None:
         raise Rejected(f"{key}: missing")
@@ -183,7 +120,7 @@ def _required_text(ctx: _Context, data: dict[str, Any], key: str) -> str:
     return text
 
 
-def _optional_text(ctx: _Context, data: dict[str, Any], key: str) -> str:
+def _optional_text(ctx: Context, data: dict[str, Any], key: str) -> str:
     value = data.get(key)
     if value is None:
         return ""
@@ -196,7 +133,7 @@ def _optional_text(ctx: _Context, data: dict[str, Any], key: str) -> str:
     return text
 
 
-def _canonical_url(ctx: _Context, data: dict[str, Any]) -> str:
+def _canonical_url(ctx: Context, data: dict[str, Any]) -> str:
     """``webUrl`` when usable, else ``originalUrl``; unusable URLs are reported."""
     for key in ("webUrl", "originalUrl"):
         value = data.get(key)
@@ -204,30 +141,18 @@ def _canonical_url(ctx: _Context, data: dict[str, Any]) -> str:
             continue
         if isinstance(value, str) and is_absolute_url(value.strip()):
             return value.strip()
-        ctx.warn(f"{key}: {_url_reason(value)}; ignored", key)
+        ctx.warn(f"{key}: {url_reason(value)}; ignored", key)
     raise Rejected("no usable URL: webUrl or originalUrl must be an absolute http(s) URL")
 
 
-def _original_url(ctx: _Context, value: object, url: str) -> str | None:
+def _original_url(ctx: Context, value: object, url: str) -> str | None:
     """``originalUrl`` when it says more than the canonical URL (an unusable one was reported if it was tried)."""
     if value is None or value == url:
         return None
     if isinstance(value, str) and is_absolute_url(value):
         return value
-    ctx.warn(f"originalUrl: {_url_reason(value)}; ignored", "originalUrl")
+    ctx.warn(f"originalUrl: {url_reason(value)}; ignored", "originalUrl")
     return None
-
-
-def _url_reason(value: object) -> str:
-    if not isinstance(value, str):
-        return f"expected a URL, got {type(value).__name__}"
-    scheme = url_scheme(value)
-    if scheme and scheme not in ("http", "https"):
-        return f"{quote(scheme, 20)[1:-1]}: URLs are not allowed ({quote(value, 60)})"
-    unfit = unfit_url_character(value.strip())
-    if unfit:
-        return f"{unfit} cannot be part of a URL ({quote(value, 60)})"
-    return f"not an absolute http(s) URL ({quote(value, 60)})"
 
 
 def _quality(value: object) -> int | None:
@@ -243,47 +168,10 @@ def _date(value: object, key: str, *, required: bool, where: tuple[str | int, ..
         return None
     if not isinstance(value, str):
         raise Rejected(f"{key}: expected a date and time, got {type(value).__name__}", *where)
-    text = value.strip()
-    if _DATE_ONLY.match(text.upper()):
-        raise Rejected(f"{key}: {quote(text)} has no time; write e.g. {text}T00:00:00Z", *where)
-    parsed: datetime | None
     try:
-        parsed = datetime.fromisoformat(text.upper())  # RFC 3339 allows a lower-case "t" and "z"
-    except ValueError:
-        parsed = _rfc822(text)
-        if parsed is None:
-            raise Rejected(f"{key}: {quote(text)} is not a valid date and time (use RFC 3339)", *where) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    try:
-        moment = parsed.astimezone(timezone.utc)
-    except OverflowError:
-        moment = None
-    if moment is None or moment.year not in YEARS:
-        raise Rejected(
-            f"{key}: {quote(text)} is out of range (in UTC, years {YEARS[0]} to {YEARS[-1]} only)", *where
-        )
-    return moment
-
-
-def _rfc822(text: str) -> datetime | None:
-    """An RFC 2822 date, its year read as written: email.utils maps every year under 100 (even
-    "0001") as if it were two digits; RFC 2822 does that for two digits only, and adds 1900 to three."""
-    try:
-        parsed = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    written = _RFC822_YEAR.match(text)
-    if written is None:
-        return parsed
-    digits = written.group(1)
-    year = int(digits) if len(digits) >= 4 else int(digits) + 1900
-    if len(digits) <= 2:
-        year += 100 if year < 1950 else 0  # 00-49 are 2000-2049; 50-99 are 1950-1999
-    try:
-        return parsed.replace(year=year)
-    except (ValueError, OverflowError):  # 29 February of a year that has none, or beyond 9999
-        return None
+        return read_date(value)
+    except ValueError as exc:
+        raise Rejected(f"{key}: {exc}", *where) from None
 
 
 def _domain(value: object) -> str | None:
@@ -293,7 +181,7 @@ def _domain(value: object) -> str | None:
     return domain if _DOMAIN.match(domain) else None
 
 
-def _provider(ctx: _Context, value: object, where: tuple[str | int, ...], *, required: bool) -> Provider | None:
+def _provider(ctx: Context, value: object, where: tuple[str | int, ...], *, required: bool) -> Provider | None:
     label = ".".join(str(w) for w in where)
     if not isinstance(value, dict):
         if required:
@@ -301,7 +189,7 @@ def _provider(ctx: _Context, value: object, where: tuple[str | int, ...], *, req
         return None
     domain = _domain(value.get("domain"))
     if domain is None:
-        reason = "missing domain" if value.get("domain") is None else f"invalid domain {_show(value.get('domain'))}"
+        reason = "missing domain" if value.get("domain") is None else f"invalid domain {show(value.get('domain'))}"
         if required:
             raise Rejected(f"{label}: {reason}", *where)
         ctx.warn(f"{label}: {reason}; provider ignored", *where)
@@ -317,17 +205,17 @@ def _provider(ctx: _Context, value: object, where: tuple[str | int, ...], *, req
     return Provider(name=name, domain=domain, logo=images[0] if images else None)
 
 
-def _kind(ctx: _Context, value: object) -> Kind:
+def _kind(ctx: Context, value: object) -> Kind:
     if value is None:
         return Kind.ARTICLE
     try:
         return Kind(value.strip().lower() if isinstance(value, str) else value)
     except ValueError:
-        ctx.warn(f"type: unknown type {_show(value)}; treated as article", "type")
+        ctx.warn(f"type: unknown type {show(value)}; treated as article", "type")
         return Kind.ARTICLE
 
 
-def _topics(ctx: _Context, value: object) -> tuple[str, ...]:
+def _topics(ctx: Context, value: object) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
@@ -340,7 +228,7 @@ def _topics(ctx: _Context, value: object) -> tuple[str, ...]:
     for index, item in enumerate(value):
         name = plain_text(item)[0] if isinstance(item, str) else ""
         if not name:
-            ctx.warn(f"topics[{index}]: expected a topic name, got {_show(item)}; ignored", "topics", index)
+            ctx.warn(f"topics[{index}]: expected a topic name, got {show(item)}; ignored", "topics", index)
         elif name not in topics:
             if len(topics) == MAX_TOPICS:  # the rest is not read: one more topic is enough to say so
                 ctx.warn(f"topics: more than {MAX_TOPICS} topics; only the first {MAX_TOPICS} are kept", "topics")
@@ -349,7 +237,7 @@ def _topics(ctx: _Context, value: object) -> tuple[str, ...]:
     return tuple(topics)
 
 
-def _images(ctx: _Context, value: object, where: tuple[str | int, ...]) -> tuple[Image, ...]:
+def _images(ctx: Context, value: object, where: tuple[str | int, ...]) -> tuple[Image, ...]:
     if value is None:
         return ()
     label = ".".join(str(w) for w in where)
@@ -364,7 +252,7 @@ def _images(ctx: _Context, value: object, where: tuple[str | int, ...]) -> tuple
             continue
         url = item.get("url")
         if not isinstance(url, str) or not (is_absolute_url(url) or is_site_relative(url)):
-            ctx.warn(f"{label}[{index}].url: {_url_reason(url)}; image ignored", *at)
+            ctx.warn(f"{label}[{index}].url: {url_reason(url)}; image ignored", *at)
             continue
         title = item.get("title")
         images.append(
@@ -378,19 +266,19 @@ def _images(ctx: _Context, value: object, where: tuple[str | int, ...]) -> tuple
     return tuple(images)
 
 
-def _size(ctx: _Context, value: object, label: str, where: tuple[str | int, ...]) -> int | None:
+def _size(ctx: Context, value: object, label: str, where: tuple[str | int, ...]) -> int | None:
     if value is None:
         return None
     if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
-        ctx.warn(f"{label}: a number written as text ({_show(value)})", *where)
+        ctx.warn(f"{label}: a number written as text ({show(value)})", *where)
         value = int(value.strip())
     if type(value) is not int or not 0 < value <= 100_000:
-        ctx.warn(f"{label}: expected a positive whole number, got {_show(value)}; ignored", *where)
+        ctx.warn(f"{label}: expected a positive whole number, got {show(value)}; ignored", *where)
         return None
     return value
 
 
-def _featured(ctx: _Context, value: object) -> str:
+def _featured(ctx: Context, value: object) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
@@ -402,7 +290,7 @@ def _featured(ctx: _Context, value: object) -> str:
     return cleaned
 
 
-def _related(ctx: _Context, value: object, own_url: str) -> tuple[Related, ...]:
+def _related(ctx: Context, value: object, own_url: str) -> tuple[Related, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -424,7 +312,7 @@ def _related(ctx: _Context, value: object, own_url: str) -> tuple[Related, ...]:
     return tuple(items)
 
 
-def _related_item(ctx: _Context, item: object, index: int) -> Related:
+def _related_item(ctx: Context, item: object, index: int) -> Related:
     where = ("related", index)
     label = f"related[{index}]"
     if not isinstance(item, dict):
@@ -440,7 +328,7 @@ def _related_item(ctx: _Context, item: object, index: int) -> Related:
             url = value.strip()
             break
         if value is not None:
-            ctx.warn(f"{label}.{key}: {_url_reason(value)}; ignored", *where, key)
+            ctx.warn(f"{label}.{key}: {url_reason(value)}; ignored", *where, key)
     if url is None:
         raise Rejected(f"{label}: no absolute http(s) webUrl or originalUrl", *where)
     return Related(
