@@ -583,3 +583,12 @@ def test_months_group_at_both_ends_of_the_calendar() -> None:
     groups = _by_month(tuple(articles))
     assert {key: [a.url[-1] for a in group] for key, group in groups.items()} == {
         (9999, 12): ["0", "1"], (9999, 11): ["2"], (1000, 1): ["3"]}
+
+
+def test_a_merge_key_after_a_bad_value_notes_it_once() -> None:
+    raw = document().replace(b"notes: free text", b"notes: {a: !!int q, c: {d: 1, d: 2}, <<: {b: 1}}")
+    article, problems = parse(raw)
+    assert article is not None
+    assert [p.message for p in problems] == [
+        "notes.a: not a valid !!int value; ignored",
+        f"notes.c.d: duplicate key (first on line {LINES['notes']}); the last value is used"]

@@ -97,9 +97,10 @@ class Builder:
 
     def _mapping(self, node: yaml.MappingNode, *, merged: bool = False) -> dict[Any, Any]:
         mapping: dict[Any, Any] = {}
-        build = self.build
+        build, dropped, duplicates = self.build, len(self.dropped), len(self.duplicates)
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE and not merged:
+                del self.dropped[dropped:], self.duplicates[duplicates:]  # pairs before it are built again
                 return self._merged(node)
             try:
                 key = build(key_node)
