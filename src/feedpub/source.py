@@ -1,9 +1,10 @@
 """Reading one article file into its front-matter mapping.
 
 python-frontmatter finds and splits the block; PyYAML's safe loader (the
-libyaml C loader when present) parses it. Timestamps are left as strings so
-dates get clear, field-named errors from :mod:`feedpub.parse`, and the node
-tree is kept so any problem can name its line.
+libyaml C loader when present) parses it and :mod:`feedpub.construct` makes the
+values, so a value that cannot be read costs only itself. Timestamps are left
+as strings so dates get clear, field-named errors from :mod:`feedpub.parse`,
+and the node tree is kept so any problem can name its line.
 """
 
 from __future__ import annotations
@@ -145,8 +146,9 @@ def _parse_yaml(front: str, first_line: int) -> Source:
 def _check_size(front: str, first_line: int) -> None:
     """Refuse over MAX_NODES values before any node is built: a node tree costs ~300 bytes a value.
 
-    No YAML text has more than two values per character, so only long front
-    matter is counted, from the parser's events (nothing kept, stopped at the cap).
+    No YAML text has more than two values per character, so front matter of up
+    to MAX_NODES/4 characters holds at most half the cap; longer front matter is
+    counted from the parser's events (nothing kept, stopped at the cap).
     """
     if len(front) <= MAX_NODES // 4:
         return
