@@ -60,17 +60,17 @@ def _by_month(members: tuple[Article, ...]) -> dict[tuple[int, int], list[Articl
     """Articles by (year, month) of publication.
 
     Every article of the site passes here once per feed it is in, so the loop
-    only compares dates: members are newest first, so a month's articles are
-    consecutive, and a group is looked up only when a date leaves the last one's month.
+    only compares month and year: members are newest first, so a month's articles
+    are consecutive, and a group is looked up only when a date leaves the last one's
+    month. (No month boundary is computed: December 9999 has no next month.)
     """
     groups: dict[tuple[int, int], list[Article]] = {}
-    start = end = None
+    year = month = 0
     group: list[Article] = []
     for article in members:
         moment = article.published_at
-        if start is None or moment < start or moment >= end:  # type: ignore[operator]
-            start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-            end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
-            group = groups.setdefault((moment.year, moment.month), [])
+        if moment.month != month or moment.year != year:
+            year, month = moment.year, moment.month
+            group = groups.setdefault((year, month), [])
         group.append(article)
     return groups

@@ -8,32 +8,30 @@ can be cached per file.
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
+import logging
+import os
 import re
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+import traceback
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from .dates import read_date
 from .model import Article, Coverage, Image, Kind, Problem, Provider, Related
-from .source import Source, SourceError, read_source
-from .text import clean_html, is_absolute_url, is_site_relative, plain_text, squash, url_scheme
+from .problems import Context, Rejected, show, url_reason
+from .source import SourceError, read_source
+from .text import clean_html, is_absolute_url, is_site_relative, plain_text
+
+log = logging.getLogger(__name__)
 
 MAX_RELATED = 50
 MAX_TOPICS = 50
 MAX_IMAGES = 10
-# Every date-only form datetime.fromisoformat accepts: 2021-01-01, 20210101, 2021-W01, 2021-W01-5, 2021W015.
-_DATE_ONLY = re.compile(r"^\d{4}(-?\d{2}-?\d{2}|-?W\d{2}(-?\d)?)$")
+# A bad value in one of these rejects the article: leaving it out would publish something else.
+_STRICT = frozenset({"title", "publishedDateTime", "provider", "published"})
+_DIGITS = re.compile(r"[0-9]{1,9}")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$")
-
-
-class Rejected(Exception):
-    """The article cannot be published; the message says why."""
-
-    def __init__(self, message: str, *path: str | int) -> None:
-        super().__init__(message)
-        self.message = message
-        self.path = path
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,38 +44,40 @@ class ParseResult:
     digest: str = ""  # of the file's bytes
 
 
-@dataclass
-class _Context:
-    path: str
-    source: Source
-    problems: list[Problem] = field(default_factory=list)
-
-    def warn(self, message: str, *where: str | int) -> None:
-        self.problems.append(Problem(self.path, self.source.line_of(*where), "warning", message))
-
-
 def content_digest(raw: bytes) -> str:
     return hashlib.blake2b(raw, digest_size=8).hexdigest()
 
 
 def parse_bytes(path: str, raw: bytes, max_bytes: int) -> ParseResult:
-    """Parse one file's bytes; never raises for bad data."""
+    """Parse one file's bytes; never raises: whatever goes wrong is this file's error."""
     digest = content_digest(raw)
+    try:
+        return _parse(path, raw, max_bytes, digest)
+    except Exception as exc:  # noqa: BLE001 - a bug must cost one file, and its text may quote a value
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        log.error("%s: unexpected %s at %s:%s (a bug in feedpub)", path, type(exc).__name__,
+                  os.path.basename(frame.filename), frame.lineno)
+        message = f"cannot be read: unexpected {type(exc).__name__} (a bug in feedpub); the file is left out"
+        return ParseResult(path, None, (Problem(path, None, "error", message),), digest)
+
+
+def _parse(path: str, raw: bytes, max_bytes: int, digest: str) -> ParseResult:
     try:
         source = read_source(raw, max_bytes)
     except SourceError as exc:
         return ParseResult(path, None, (Problem(path, exc.line, "error", exc.message),), digest)
-    ctx = _Context(path, source)
+    ctx = Context(path, source)
+    article: Article | None = None
     try:
+        ctx.report_notes(_STRICT)
         article = _article(ctx, source.data, digest)
     except Rejected as exc:
         line = source.line_of(*exc.path) if exc.path else None
-        ctx.problems.append(Problem(path, line, "error", exc.message))
-        return ParseResult(path, None, tuple(ctx.problems), digest)
-    return ParseResult(path, article, tuple(ctx.problems), digest)
+        ctx.add(Problem(path, line, "error", exc.message))
+    return ParseResult(path, article, ctx.found(), digest)
 
 
-def _article(ctx: _Context, data: dict[str, Any], digest: str) -> Article:
+def _article(ctx: Context, data: dict[str, Any], digest: str) -> Article:
     title = _required_text(ctx, data, "title")
     url = _canonical_url(ctx, data)
     published_at = _date(data.get("publishedDateTime"), "publishedDateTime", required=True)
@@ -86,8 +86,7 @@ def _article(ctx: _Context, data: dict[str, Any], digest: str) -> Article:
     assert provider is not None
     published = data.get("published", True)
     if not isinstance(published, bool):
-        raise Rejected(f"published: expected true or false, got {published!r}", "published")
-    original = data.get("originalUrl")
+        raise Rejected(f"published: expected true or false, got {show(published)}", "published")
     return Article(
         path=ctx.path,
         url=url,
@@ -101,13 +100,13 @@ def _article(ctx: _Context, data: dict[str, Any], digest: str) -> Article:
         images=_images(ctx, data.get("images"), ("images",)),
         featured_html=_featured(ctx, data.get("featuredContent")),
         related=Coverage.of(_related(ctx, data.get("related"), url)),
-        original_url=original if isinstance(original, str) and is_absolute_url(original) and original != url else None,
-        quality=data.get("quality") if type(data.get("quality")) is int else None,
+        original_url=_original_url(ctx, data.get("originalUrl"), url),
+        quality=_quality(data.get("quality")),
         digest=digest,
     )
 
 
-def _required_text(ctx: _Context, data: dict[str, Any], key: str) -> str:
+def _required_text(ctx: Context, data: dict[str, Any], key: str) -> str:
     value = data.get(key)
     if value is None:
         raise Rejected(f"{key}: missing")
@@ -121,7 +120,7 @@ def _required_text(ctx: _Context, data: dict[str, Any], key: str) -> str:
     return text
 
 
-def _optional_text(ctx: _Context, data: dict[str, Any], key: str) -> str:
+def _optional_text(ctx: Context, data: dict[str, Any], key: str) -> str:
     value = data.get(key)
     if value is None:
         return ""
@@ -134,7 +133,7 @@ def _optional_text(ctx: _Context, data: dict[str, Any], key: str) -> str:
     return text
 
 
-def _canonical_url(ctx: _Context, data: dict[str, Any]) -> str:
+def _canonical_url(ctx: Context, data: dict[str, Any]) -> str:
     """``webUrl`` when usable, else ``originalUrl``; unusable URLs are reported."""
     for key in ("webUrl", "originalUrl"):
         value = data.get(key)
@@ -142,17 +141,23 @@ def _canonical_url(ctx: _Context, data: dict[str, Any]) -> str:
             continue
         if isinstance(value, str) and is_absolute_url(value.strip()):
             return value.strip()
-        ctx.warn(f"{key}: {_url_reason(value)}; ignored", key)
+        ctx.warn(f"{key}: {url_reason(value)}; ignored", key)
     raise Rejected("no usable URL: webUrl or originalUrl must be an absolute http(s) URL")
 
 
-def _url_reason(value: object) -> str:
-    if not isinstance(value, str):
-        return f"expected a URL, got {type(value).__name__}"
-    scheme = url_scheme(value)
-    if scheme and scheme not in ("http", "https"):
-        return f"{scheme}: URLs are not allowed ({value[:60]!r})"
-    return f"not an absolute http(s) URL ({value[:60]!r})"
+def _original_url(ctx: Context, value: object, url: str) -> str | None:
+    """``originalUrl`` when it says more than the canonical URL (an unusable one was reported if it was tried)."""
+    if value is None or value == url:
+        return None
+    if isinstance(value, str) and is_absolute_url(value):
+        return value
+    ctx.warn(f"originalUrl: {url_reason(value)}; ignored", "originalUrl")
+    return None
+
+
+def _quality(value: object) -> int | None:
+    # Any whole number a signed 64-bit column holds: the parse cache and JSON readers take it whole.
+    return value if type(value) is int and -(2**63) <= value < 2**63 else None
 
 
 def _date(value: object, key: str, *, required: bool, where: tuple[str | int, ...] = ()) -> datetime | None:
@@ -163,22 +168,10 @@ def _date(value: object, key: str, *, required: bool, where: tuple[str | int, ..
         return None
     if not isinstance(value, str):
         raise Rejected(f"{key}: expected a date and time, got {type(value).__name__}", *where)
-    text = value.strip()
-    if _DATE_ONLY.match(text.upper()):
-        raise Rejected(f"{key}: {text!r} has no time; write e.g. {text}T00:00:00Z", *where)
     try:
-        parsed = datetime.fromisoformat(text.upper())  # RFC 3339 allows a lower-case "t" and "z"
-    except ValueError:
-        try:
-            parsed = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            raise Rejected(f"{key}: {text[:40]!r} is not a valid date and time (use RFC 3339)", *where) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    try:
-        return parsed.astimezone(timezone.utc)
-    except OverflowError:
-        raise Rejected(f"{key}: {text[:40]!r} is out of range", *where) from None
+        return read_date(value)
+    except ValueError as exc:
+        raise Rejected(f"{key}: {exc}", *where) from None
 
 
 def _domain(value: object) -> str | None:
@@ -188,7 +181,7 @@ def _domain(value: object) -> str | None:
     return domain if _DOMAIN.match(domain) else None
 
 
-def _provider(ctx: _Context, value: object, where: tuple[str | int, ...], *, required: bool) -> Provider | None:
+def _provider(ctx: Context, value: object, where: tuple[str | int, ...], *, required: bool) -> Provider | None:
     label = ".".join(str(w) for w in where)
     if not isinstance(value, dict):
         if required:
@@ -196,7 +189,7 @@ def _provider(ctx: _Context, value: object, where: tuple[str | int, ...], *, req
         return None
     domain = _domain(value.get("domain"))
     if domain is None:
-        reason = "missing domain" if value.get("domain") is None else f"invalid domain {value.get('domain')!r}"
+        reason = "missing domain" if value.get("domain") is None else f"invalid domain {show(value.get('domain'))}"
         if required:
             raise Rejected(f"{label}: {reason}", *where)
         ctx.warn(f"{label}: {reason}; provider ignored", *where)
@@ -212,17 +205,17 @@ def _provider(ctx: _Context, value: object, where: tuple[str | int, ...], *, req
     return Provider(name=name, domain=domain, logo=images[0] if images else None)
 
 
-def _kind(ctx: _Context, value: object) -> Kind:
+def _kind(ctx: Context, value: object) -> Kind:
     if value is None:
         return Kind.ARTICLE
     try:
-        return Kind(str(value).strip().lower())
+        return Kind(value.strip().lower() if isinstance(value, str) else value)
     except ValueError:
-        ctx.warn(f"type: unknown type {value!r}; treated as article", "type")
+        ctx.warn(f"type: unknown type {show(value)}; treated as article", "type")
         return Kind.ARTICLE
 
 
-def _topics(ctx: _Context, value: object) -> tuple[str, ...]:
+def _topics(ctx: Context, value: object) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
@@ -231,19 +224,20 @@ def _topics(ctx: _Context, value: object) -> tuple[str, ...]:
     if not isinstance(value, list):
         ctx.warn(f"topics: expected a list, got {type(value).__name__}; ignored", "topics")
         return ()
-    topics: list[str] = []
+    topics: dict[str, None] = {}  # ordered, and linear to de-duplicate
     for index, item in enumerate(value):
         name = plain_text(item)[0] if isinstance(item, str) else ""
         if not name:
-            ctx.warn(f"topics[{index}]: expected a topic name, got {item!r}; ignored", "topics", index)
+            ctx.warn(f"topics[{index}]: expected a topic name, got {show(item)}; ignored", "topics", index)
         elif name not in topics:
-            topics.append(name)
-    if len(topics) > MAX_TOPICS:
-        ctx.warn(f"topics: {len(topics)} topics; only the first {MAX_TOPICS} are kept", "topics")
-    return tuple(topics[:MAX_TOPICS])
+            if len(topics) == MAX_TOPICS:  # the rest is not read: one more topic is enough to say so
+                ctx.warn(f"topics: more than {MAX_TOPICS} topics; only the first {MAX_TOPICS} are kept", "topics")
+                break
+            topics[name] = None
+    return tuple(topics)
 
 
-def _images(ctx: _Context, value: object, where: tuple[str | int, ...]) -> tuple[Image, ...]:
+def _images(ctx: Context, value: object, where: tuple[str | int, ...]) -> tuple[Image, ...]:
     if value is None:
         return ()
     label = ".".join(str(w) for w in where)
@@ -258,7 +252,7 @@ def _images(ctx: _Context, value: object, where: tuple[str | int, ...]) -> tuple
             continue
         url = item.get("url")
         if not isinstance(url, str) or not (is_absolute_url(url) or is_site_relative(url)):
-            ctx.warn(f"{label}[{index}].url: {_url_reason(url)}; image ignored", *at)
+            ctx.warn(f"{label}[{index}].url: {url_reason(url)}; image ignored", *at)
             continue
         title = item.get("title")
         images.append(
@@ -272,19 +266,19 @@ def _images(ctx: _Context, value: object, where: tuple[str | int, ...]) -> tuple
     return tuple(images)
 
 
-def _size(ctx: _Context, value: object, label: str, where: tuple[str | int, ...]) -> int | None:
+def _size(ctx: Context, value: object, label: str, where: tuple[str | int, ...]) -> int | None:
     if value is None:
         return None
-    if isinstance(value, str) and value.strip().isdigit():
-        ctx.warn(f"{label}: a number written as text ({value!r})", *where)
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
+        ctx.warn(f"{label}: a number written as text ({show(value)})", *where)
         value = int(value.strip())
     if type(value) is not int or not 0 < value <= 100_000:
-        ctx.warn(f"{label}: expected a positive whole number, got {value!r}; ignored", *where)
+        ctx.warn(f"{label}: expected a positive whole number, got {show(value)}; ignored", *where)
         return None
     return value
 
 
-def _featured(ctx: _Context, value: object) -> str:
+def _featured(ctx: Context, value: object) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
@@ -296,7 +290,7 @@ def _featured(ctx: _Context, value: object) -> str:
     return cleaned
 
 
-def _related(ctx: _Context, value: object, own_url: str) -> tuple[Related, ...]:
+def _related(ctx: Context, value: object, own_url: str) -> tuple[Related, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -318,7 +312,7 @@ def _related(ctx: _Context, value: object, own_url: str) -> tuple[Related, ...]:
     return tuple(items)
 
 
-def _related_item(ctx: _Context, item: object, index: int) -> Related:
+def _related_item(ctx: Context, item: object, index: int) -> Related:
     where = ("related", index)
     label = f"related[{index}]"
     if not isinstance(item, dict):
@@ -327,10 +321,14 @@ def _related_item(ctx: _Context, item: object, index: int) -> Related:
     title = plain_text(title)[0] if isinstance(title, str) else ""
     if not title:
         raise Rejected(f"{label}.title: missing", *where)
-    url = next(
-        (u.strip() for u in (item.get("webUrl"), item.get("originalUrl")) if isinstance(u, str) and is_absolute_url(u.strip())),
-        None,
-    )
+    url = None
+    for key in ("webUrl", "originalUrl"):
+        value = item.get(key)
+        if isinstance(value, str) and is_absolute_url(value.strip()):
+            url = value.strip()
+            break
+        if value is not None:
+            ctx.warn(f"{label}.{key}: {url_reason(value)}; ignored", *where, key)
     if url is None:
         raise Rejected(f"{label}: no absolute http(s) webUrl or originalUrl", *where)
     return Related(

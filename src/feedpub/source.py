@@ -1,9 +1,10 @@
 """Reading one article file into its front-matter mapping.
 
 python-frontmatter finds and splits the block; PyYAML's safe loader (the
-libyaml C loader when present) parses it. Timestamps are left as strings so
-dates get clear, field-named errors from :mod:`feedpub.parse`, and the node
-tree is kept so any problem can name its line.
+libyaml C loader when present) parses it and :mod:`feedpub.construct` makes the
+values, so a value that cannot be read costs only itself. Timestamps are left
+as strings so dates get clear, field-named errors from :mod:`feedpub.parse`,
+and the node tree is kept so any problem can name its line.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from typing import Any
 
 import yaml
 from frontmatter.default_handlers import YAMLHandler
+
+from .construct import Builder, Dropped, Note, UnknownTag, label, paths_to, short_tag
+from .text import clip, quote
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,7 @@ class Source:
     data: dict[str, Any]
     root: yaml.Node
     first_line: int
+    notes: tuple[Note, ...] = ()  # values left out and keys repeated
 
     def line_of(self, *path: str | int) -> int | None:
         """File line of the value at ``path`` (keys and list indexes), or of its nearest parent."""
@@ -112,19 +117,22 @@ def read_source(raw: bytes, max_bytes: int) -> Source:
 def _parse_yaml(front: str, first_line: int) -> Source:
     loader = FeedLoader(front)
     try:
+        _check_size(front, first_line)
         root = loader.get_single_node()
         if root is None:
             raise SourceError("front matter is empty", first_line)
         if "*" in front:  # without an alias token no node is shared: nothing to check
             _check_tree(root, first_line)
-        try:
-            data = _construct(loader, root)
-        except _Unusual:
-            data = loader.construct_document(root)
+        builder = Builder(loader)
+        data = builder.build(root)
+    except Dropped as exc:
+        raise SourceError(f"front matter cannot be read: {exc.reason}", first_line) from None
+    except UnknownTag as exc:
+        raise SourceError(_unknown_tag(exc.node, root, first_line), exc.node.start_mark.line + first_line) from None
     except yaml.MarkedYAMLError as exc:
         raise SourceError(*_yaml_reason(exc, first_line)) from None
     except yaml.YAMLError as exc:
-        raise SourceError(f"invalid YAML: {exc}", first_line) from None
+        raise SourceError(f"invalid YAML: {clip(str(exc))}", first_line) from None
     except RecursionError:
         raise SourceError("invalid YAML: nested too deeply", first_line) from None
     finally:
@@ -132,42 +140,32 @@ def _parse_yaml(front: str, first_line: int) -> Source:
     if not isinstance(data, dict):
         line = root.start_mark.line + first_line
         raise SourceError(f"front matter is a {_yaml_type(data)}, not a mapping of fields", line)
-    return Source(data=data, root=root, first_line=first_line)
+    return Source(data=data, root=root, first_line=first_line, notes=builder.notes(root, first_line))
 
 
-_STR, _SEQ, _MAP, _MERGE = (f"tag:yaml.org,2002:{t}" for t in ("str", "seq", "map", "merge"))
+def _check_size(front: str, first_line: int) -> None:
+    """Refuse over MAX_NODES values before any node is built: a node tree costs ~300 bytes a value.
 
-
-class _Unusual(Exception):
-    """A node the fast path leaves to PyYAML's own constructor (merge keys, sets, binary...)."""
-
-
-def _construct(loader: yaml.BaseLoader, node: yaml.Node) -> Any:
-    """PyYAML's safe construction for plain strings, lists and mappings, without its generic machinery.
-
-    Front matter is almost all strings; other scalars (ints, bools, nulls,
-    floats) still go through the safe constructor, and anything else makes the
-    whole document fall back to it, so results are always PyYAML's.
+    No YAML text has more than two values per character, so front matter of up
+    to MAX_NODES/4 characters holds at most half the cap; longer front matter is
+    counted from the parser's events (nothing kept, stopped at the cap).
     """
-    tag = node.tag
-    if tag == _STR:
-        return node.value
-    if tag == _MAP:
-        mapping = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE:
-                raise _Unusual
-            key = _construct(loader, key_node)
-            try:
-                mapping[key] = _construct(loader, value_node)
-            except TypeError:
-                raise _Unusual from None  # unhashable key: let PyYAML word the error
-        return mapping
-    if tag == _SEQ:
-        return [_construct(loader, child) for child in node.value]
-    if isinstance(node, yaml.ScalarNode) and tag in loader.yaml_constructors:
-        return loader.construct_object(node, deep=True)
-    raise _Unusual
+    if len(front) <= MAX_NODES // 4:
+        return
+    count = 0
+    for event in yaml.parse(front, Loader=FeedLoader):
+        if isinstance(event, _VALUE_EVENTS):
+            count += 1
+            if count > MAX_NODES:
+                raise SourceError(f"front matter has more than {MAX_NODES:,} values", first_line)
+
+
+_VALUE_EVENTS = (yaml.ScalarEvent, yaml.AliasEvent, yaml.CollectionStartEvent)
+
+
+def _unknown_tag(node: yaml.Node, root: yaml.Node, first_line: int) -> str:
+    where = label(paths_to(root, {id(node)}).get(id(node), ()))
+    return f"invalid YAML: {where or 'front matter'}: could not determine a constructor for the tag {quote(short_tag(node.tag))}"
 
 
 def _yaml_reason(exc: yaml.MarkedYAMLError, first_line: int) -> tuple[str, int | None]:
@@ -180,19 +178,15 @@ def _yaml_reason(exc: yaml.MarkedYAMLError, first_line: int) -> tuple[str, int |
         if exc.context_mark and exc.context_mark.line + first_line != line:
             where = f" (from line {exc.context_mark.line + first_line})"
         reason = f"{exc.context}{where}: {reason}"
-    return f"invalid YAML: {reason}", line
+    return f"invalid YAML: {clip(reason)}", line
 
 
 def _check_tree(root: yaml.Node, first_line: int) -> None:
-    """Refuse aliased collections (alias bombs) and absurd sizes before constructing anything."""
+    """Refuse aliased collections (alias bombs) before constructing anything."""
     seen: set[int] = set()
     stack = [root]
-    count = 0
     while stack:
         node = stack.pop()
-        count += 1
-        if count > MAX_NODES:
-            raise SourceError(f"front matter has more than {MAX_NODES:,} values", first_line)
         if isinstance(node, yaml.ScalarNode):
             continue
         if id(node) in seen:

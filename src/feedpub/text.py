@@ -13,10 +13,31 @@ from urllib.parse import urljoin, urlsplit
 
 import nh3
 
-# Characters XML 1.0 forbids (and the non-characters feed readers choke on).
-_ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+# What lxml refuses (everything outside XML 1.0's Char production), DEL, and Unicode's noncharacters
+# (reserved for a program's own use: U+FDD0-FDEF and the last two of each plane). One range stands
+# for the noncharacters above the BMP, so the pattern stays a fast one; _unfit tells them apart.
+_ILLEGAL = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff\U0001fffe-\U0010ffff"
+_ILLEGAL_XML = re.compile(f"[{_ILLEGAL}]")
 _WHITESPACE = re.compile(r"\s+")
-_NEEDS_WORK = re.compile("[<&\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+_NEEDS_WORK = re.compile(f"[<&{_ILLEGAL}]")
+# Never in a URL: white space and controls, and what RFC 3987 keeps out of IRIs (C1 controls,
+# surrogates, noncharacters, U+FFF0-FFFF and bidirectional formatting characters).
+_NOT_IN_URL = re.compile("[\x00-\x20\x7f-\x9f\u200e\u200f\u202a-\u202e\ud800-\udfff\ufdd0-\ufdef\ufff0-\uffff\U0001fffe-\U0010ffff]")
+
+
+def _unfit(char: str) -> bool:
+    """Whether a character the patterns above found is one they mean (above the BMP: a noncharacter)."""
+    return char < "\U0001fffe" or ord(char) & 0xFFFE == 0xFFFE
+
+
+def _first_unfit(text: str, pattern: re.Pattern[str]) -> str | None:
+    return next((m.group() for m in pattern.finditer(text) if _unfit(m.group())), None)
+
+
+def _drop_unfit(match: re.Match[str]) -> str:
+    return "" if _unfit(match.group()) else match.group()
+
+
 # scheme://host[:port][/path...] with a plain host name and nothing a browser would read otherwise.
 _SIMPLE_URL = re.compile(r"https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,4})?(?:[/?#][!-~]*)?\Z")
 
@@ -34,7 +55,7 @@ _ATTRIBUTES.setdefault("a", set()).update({"href", "title"})
 
 def strip_illegal_xml(text: str) -> tuple[str, bool]:
     """Remove characters that are illegal in XML 1.0; say whether any were."""
-    cleaned = _ILLEGAL_XML.sub("", text)
+    cleaned = _ILLEGAL_XML.sub(_drop_unfit, text)
     return cleaned, cleaned != text
 
 
@@ -60,11 +81,7 @@ def plain_text(text: str) -> tuple[str, list[str]]:
         text = nh3.clean(text, tags=set(), attributes={}, strip_comments=True)
         notes.append("removed HTML markup " + ", ".join(f"<{t}>" for t in sorted(found.tags)))
     if "&" in text:
-        decoded = html.unescape(text)
-        if decoded != text:
-            if not found.tags:
-                notes.append("decoded HTML entities")
-            text = decoded
+        text = html.unescape(text)  # silently: entity-encoded text is normal, the reader sees what was meant
     text, _ = strip_illegal_xml(text)  # entities such as &#1; decode to illegal characters
     return squash(text), notes
 
@@ -144,6 +161,22 @@ def _scan(fragment: str) -> _Scan:
     return scan
 
 
+def unfit_url_character(url: str) -> str | None:
+    """The first character no URL may carry (as ``U+XXXX``), if any."""
+    found = _first_unfit(url, _NOT_IN_URL)
+    return f"U+{ord(found):04X}" if found else None
+
+
+def quote(value: str, limit: int = 40) -> str:
+    """A short, escaped prefix of ``value`` for a message: never the whole of a long text."""
+    return repr(value[:limit]) + ("..." if len(value) > limit else "")
+
+
+def clip(message: str, limit: int = 200) -> str:
+    """A third party's message (PyYAML's) on one line and short, whatever it quotes."""
+    return quote(message, limit)[1:-1] if len(message) <= limit else quote(message, limit)
+
+
 def url_scheme(url: str) -> str:
     """The scheme as a browser would read it (control characters and spaces ignored)."""
     squeezed = re.sub(r"[\x00-\x20]", "", url)
@@ -155,7 +188,7 @@ def is_absolute_url(url: str) -> bool:
     """An absolute http(s) URL with a host and no white space or control characters."""
     if _SIMPLE_URL.match(url):
         return True  # the common shape, settled without urlsplit
-    if not url or re.search(r"[\x00-\x20\x7f]", url):
+    if not url or _first_unfit(url, _NOT_IN_URL):
         return False
     try:
         parts = urlsplit(url)
@@ -167,7 +200,7 @@ def is_absolute_url(url: str) -> bool:
 
 def is_site_relative(url: str) -> bool:
     """A path on this site such as ``/assets/logo.jpg`` (but not ``//host/...``)."""
-    return url.startswith("/") and not url.startswith("//") and not re.search(r"[\x00-\x20\x7f\\]", url)
+    return url.startswith("/") and not url.startswith("//") and "\\" not in url and not _first_unfit(url, _NOT_IN_URL)
 
 
 def absolute(url: str | None, site_url: str) -> str | None:
