@@ -45,7 +45,8 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
     return create_app({"TESTING": True, "seeds_dir": str(seeds)})
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=max(400, settings.default.max_examples), deadline=None,  # more under `make fuzz`
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     method=st.sampled_from(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]),
     segments=st.lists(st.one_of(SEGMENTS, st.text(max_size=20)), max_size=6),

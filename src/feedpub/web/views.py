@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from ..corpus import printable
 from ..feeds import Feed
 from ..site import Format, Output, render_feed
 from .filters import Filters, FilterError, parse_filters
@@ -181,7 +182,8 @@ def _any_405(error: Exception) -> Response:
 
 def _not_found() -> Response:
     index = state().settings.feeds_url + "index.json"
-    return _text(f"No feed at {request.path}. Every feed is listed at {index}\n", 404)
+    # The path is escaped: the reason stays one line whatever bytes the request carried.
+    return _text(f"No feed at {printable(request.path)}. Every feed is listed at {index}\n", 404)
 
 
 def _text(body: str, status: int) -> Response:
