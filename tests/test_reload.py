@@ -26,6 +26,7 @@ from feedpub.web import create_app
 from feedpub.web import state as state_module
 
 from .test_gunicorn import fetch, run_gunicorn, wait_for
+from .test_watcher import _events_available
 
 BOMB = "Bomb: "  # titles that start so make the patched renderers fail
 
@@ -176,20 +177,6 @@ def test_seeds_moved_away_is_unhealthy_at_once(app: Flask, client: FlaskClient, 
     assert client.get("/feeds/all.xml").data == body  # the last good feeds are still served
     (tmp_path / "away").rename(seeds)
     assert client.get("/healthz").status_code == 200
-
-
-def _events_available(tmp: Path) -> bool:
-    from watchdog.observers import Observer
-
-    observer = Observer()
-    try:
-        observer.schedule(state_module._Changed(), str(tmp), recursive=True)
-        observer.start()
-    except (OSError, RuntimeError):
-        return False
-    observer.stop()
-    observer.join(5)
-    return True
 
 
 @pytest.mark.skipif(not _events_available(Path(__file__).parent), reason="no file-system events (inotify) here")
