@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from feedpub.corpus import Corpus, discover
-from feedpub.loader import load
+from feedpub.ingest.scan import Corpus, discover
+from feedpub.ingest.loader import load
 from feedpub.model import Article, Image, Kind, Problem, Provider, Related
-from feedpub.parse import MAX_RELATED, parse_bytes
+from feedpub.ingest.validate import MAX_RELATED, parse_bytes
 
 MAX_BYTES = 1 << 20
 UTC = timezone.utc

@@ -113,7 +113,7 @@ def test_events_reload_only_the_files_they_name(seeds: Path, monkeypatch: pytest
 
 
 def test_rescan_follows_the_rules_of_a_full_scan(tmp_path: Path) -> None:
-    from feedpub.corpus import rescan, scan
+    from feedpub.ingest.scan import rescan, scan
 
     root = tmp_path / "seeds"
     (root / "a").mkdir(parents=True)

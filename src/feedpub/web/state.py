@@ -31,11 +31,11 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
-from ..corpus import printable
-from ..loader import CorpusLoader, SeedsUnavailable, where
-from ..published import Claim, PublishedTimes
+from ..first_published import Claim, PublishedTimes
+from ..ingest.loader import CorpusLoader, SeedsUnavailable, where
+from ..ingest.scan import printable
+from ..render.site import Output, Site, render_site
 from ..settings import Settings
-from ..site import Output, Site, render_site
 from ..websub import Publisher, open_ledger
 from .store import PlainBodies, Prepared, prepare, redate
 
@@ -116,7 +116,7 @@ class FeedState:
         """``outputs`` (new bytes, dated by their newest entry) dated by when their bytes were first published.
 
         The time is claimed in a table every worker shares, so all send the same
-        ``Last-Modified`` for one version (see :mod:`feedpub.published`).
+        ``Last-Modified`` for one version (see :mod:`feedpub.first_published`).
         """
         times = self.published.claim([Claim(name, new.etag, new.last_modified) for name, new in outputs.items()],
                                      read_at)

@@ -1,7 +1,7 @@
 """Finding article files and assembling them into a corpus.
 
-Parsing is per file (:mod:`feedpub.parse`), loading fast is
-:mod:`feedpub.loader`'s job; this module decides which files count, removes duplicate URLs among published articles and collects every
+Parsing is per file (:mod:`feedpub.ingest.validate`), loading fast is
+:mod:`feedpub.ingest.loader`'s job; this module decides which files count, removes duplicate URLs among published articles and collects every
 topic and provider so each gets a feed even when it has no published article.
 """
 
@@ -14,9 +14,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from .model import EPOCH, Article, Problem, Provider
-from .parse import ParseResult, parse_bytes
-from .tree import walk
+from ..model import EPOCH, Article, Problem, Provider
+from ..walk import walk
+from .validate import ParseResult, parse_bytes
 
 SUFFIXES = frozenset({".md", ".markdown", ".txt"})
 

@@ -15,8 +15,8 @@ from enum import Enum
 
 from slugify import slugify
 
-from .corpus import Corpus
-from .model import Article, Image
+from ..ingest.scan import Corpus
+from ..model import Article, Image
 
 RESERVED_SLUGS = frozenset({"all", "index", "providers", "topics"})
 MAX_SLUG = 80
