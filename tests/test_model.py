@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from feedpub.ingest.scan import Corpus, discover
+from feedpub.ingest.scan import discover
 from feedpub.ingest.loader import load
-from feedpub.model import Article, Image, Kind, Problem, Provider, Related
+from feedpub.model import Article, Corpus, Image, Kind, Problem, Provider, Related
 from feedpub.ingest.validate import MAX_RELATED, parse_bytes
 
 MAX_BYTES = 1 << 20

@@ -17,7 +17,7 @@ from . import __version__
 from .catalog.feeds import topic_slugs
 from .ingest.frontmatter import HAVE_LIBYAML, NO_LIBYAML_WARNING
 from .ingest.loader import CorpusLoader, SeedsUnavailable
-from .ingest.scan import Corpus, printable
+from .model import Corpus, printable
 from .render.site import Site, render_site
 from .settings import Settings, SettingsError, describe, env_name, setting_fields
 from .static_tree import BuildReport, OutputBusy, OutputError, OutputMemo, locked, write_site

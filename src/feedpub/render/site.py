@@ -22,8 +22,7 @@ from typing import Protocol
 from .. import __version__
 from ..catalog.archives import with_archives
 from ..catalog.feeds import Feed, FeedSpec, plan
-from ..ingest.scan import Corpus, without
-from ..model import Article
+from ..model import Article, Corpus, without
 from ..settings import Settings
 from .common import SiteContext, page_path
 from .entry_content import entry_html

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from ..catalog.feeds import Feed
-from ..ingest.scan import printable
+from ..model import printable
 from ..render.site import Format, Output, render_feed
 from .filters import FilterError, Filters, parse_filters
 from .state import FeedState, Snapshot

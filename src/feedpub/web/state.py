@@ -33,7 +33,7 @@ from watchdog.observers.api import BaseObserver
 
 from ..first_published import Claim, PublishedTimes
 from ..ingest.loader import CorpusLoader, SeedsUnavailable, where
-from ..ingest.scan import printable
+from ..model import printable
 from ..render.site import Output, Site, render_site
 from ..settings import Settings
 from ..websub import Publisher, open_ledger
