@@ -209,7 +209,7 @@ def test_events_naming_undecodable_files_find_what_a_scan_finds(seeds: Path) -> 
     assert rescan(seeds, before, named) == scan(seeds)
     from watchdog.events import FileCreatedEvent
 
-    from feedpub.web.state import _Changed
+    from feedpub.web.watcher import _Changed
 
     changed = _Changed()
     changed.on_any_event(FileCreatedEvent(base + b"/caf\xe9.md"))

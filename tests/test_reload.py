@@ -23,7 +23,7 @@ from flask.testing import FlaskClient
 
 from feedpub.render import site as site_module
 from feedpub.web import create_app
-from feedpub.web import state as state_module
+from feedpub.web import watcher as watcher_module
 
 from .test_gunicorn import fetch, run_gunicorn, wait_for
 from .test_watcher import _events_available
@@ -183,7 +183,7 @@ def test_seeds_moved_away_is_unhealthy_at_once(app: Flask, client: FlaskClient, 
 def test_the_watcher_follows_its_directory_being_moved_and_replaced(seeds: Path, tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     # Only an event or the watcher's own look at the directory may cause a reload: never the 30 s safety net.
-    monkeypatch.setattr(state_module, "FULL_SCAN_EVERY", 3600.0)
+    monkeypatch.setattr(watcher_module, "FULL_SCAN_EVERY", 3600.0)
     app = create_app({"seeds_dir": str(seeds), "reload_interval": 0.2})
     client = app.test_client()
     state = app.extensions["feedpub"]
