@@ -132,8 +132,8 @@ def probe_load(args: argparse.Namespace) -> dict[str, Any]:
 def _load_timers() -> Timers:
     """Time the loader's steps in this (the main) process; the pool workers' parsing is not in here."""
     import feedpub.ingest.loader as loader_mod
-    from feedpub.ingest.parse_cache import ParseCache
     from feedpub.ingest.codec import Decoder
+    from feedpub.ingest.parse_cache import ParseCache
 
     timers = Timers()
     timers.wrap(loader_mod, "scan", "load: scan seeds (os.scandir + stat)")

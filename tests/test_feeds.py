@@ -22,8 +22,8 @@ from lxml import etree
 
 from feedpub.cli import main
 from feedpub.ingest.loader import load
-from feedpub.settings import Settings
 from feedpub.render.site import Site, render_site
+from feedpub.settings import Settings
 
 from .conftest import FIXTURE_CORPUS
 

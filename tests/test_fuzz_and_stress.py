@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 
 from feedpub.cli import main
 from feedpub.ingest.loader import load
-from feedpub.settings import Settings
 from feedpub.render.site import render_site
+from feedpub.settings import Settings
 
 from .conftest import ROOT, SEEDS
 from .test_gunicorn import fetch, run_gunicorn, wait_for

@@ -25,12 +25,12 @@ from lxml import etree
 
 import feedpub.ingest.validate
 from feedpub.cli import main
-from feedpub.ingest.scan import read_file
-from feedpub.model import Article, Problem
-from feedpub.ingest.validate import MAX_TOPICS, parse_bytes
-from feedpub.ingest.problems import MAX_WARNINGS
 from feedpub.ingest.frontmatter import MAX_NODES, FeedLoader
+from feedpub.ingest.problems import MAX_WARNINGS
 from feedpub.ingest.sanitize import is_absolute_url, plain_text
+from feedpub.ingest.scan import read_file
+from feedpub.ingest.validate import MAX_TOPICS, parse_bytes
+from feedpub.model import Article, Problem
 
 MAX_BYTES = 8 << 20
 SECRET = "U2FsdGVkX1-TOPSECRET-" + "Q" * 60  # longer than any quote a message may make

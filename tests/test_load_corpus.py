@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from feedpub.ingest.scan import discover
 from feedpub.ingest.loader import load
-from feedpub.model import Corpus, Problem
+from feedpub.ingest.scan import discover
 from feedpub.ingest.validate import parse_bytes
+from feedpub.model import Corpus, Problem
 
 MAX_BYTES = 1 << 20
 MINIMAL: dict[str, Any] = {

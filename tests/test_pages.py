@@ -28,8 +28,8 @@ from flask.testing import FlaskClient
 
 from feedpub.cli import main
 from feedpub.ingest.loader import load
-from feedpub.settings import Settings
 from feedpub.render.site import render_site
+from feedpub.settings import Settings
 from feedpub.web import create_app
 
 from .conftest import SITE_URL

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from feedpub.ingest import loader as loader_module
-from feedpub.ingest.parse_cache import FILENAME, ParseCache
 from feedpub.cli import main
-from feedpub.ingest.scan import rescan, scan
+from feedpub.ingest import loader as loader_module
 from feedpub.ingest.loader import CorpusLoader
+from feedpub.ingest.parse_cache import FILENAME, ParseCache
+from feedpub.ingest.scan import rescan, scan
 
 from .test_incremental import MAX, make_corpus, signature
 

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from feedpub.ingest.loader import load
-from feedpub.model import Article, Corpus, Image, Kind, Problem, Provider, Related
 from feedpub.ingest.validate import MAX_RELATED, parse_bytes
+from feedpub.model import Article, Corpus, Image, Kind, Problem, Provider, Related
 
 MAX_BYTES = 1 << 20
 UTC = timezone.utc
