@@ -77,7 +77,7 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Any:
 
 
 def _loader(args: argparse.Namespace, keep_last_good: bool = False) -> Any:
-    from feedpub.loader import CorpusLoader
+    from feedpub.ingest.loader import CorpusLoader
 
     settings = _settings(args)
     cache = Path(args.cache_dir) if args.cache_dir else None
@@ -131,9 +131,9 @@ def probe_load(args: argparse.Namespace) -> dict[str, Any]:
 
 def _load_timers() -> Timers:
     """Time the loader's steps in this (the main) process; the pool workers' parsing is not in here."""
-    import feedpub.loader as loader_mod
-    from feedpub.cache import ParseCache
-    from feedpub.codec import Decoder
+    import feedpub.ingest.loader as loader_mod
+    from feedpub.ingest.codec import Decoder
+    from feedpub.ingest.parse_cache import ParseCache
 
     timers = Timers()
     timers.wrap(loader_mod, "scan", "load: scan seeds (os.scandir + stat)")
@@ -151,7 +151,7 @@ def _load_timers() -> Timers:
 
 def probe_render(args: argparse.Namespace) -> dict[str, Any]:
     """Load (warm), then time a full render_site (no previous site) ``--repeat`` times."""
-    from feedpub.site import render_site
+    from feedpub.render.site import render_site
 
     settings = _settings(args)
     loader = _loader(args)
@@ -389,10 +389,10 @@ class Timers:
 def probe_build(args: argparse.Namespace) -> dict[str, Any]:
     """What `feedpub build` does, in-process, with a timing breakdown by stage."""
     t_import = time.perf_counter()
-    import feedpub.build as build
+    import feedpub.static_tree as build
     importlib.import_module("feedpub.cli")  # what `feedpub build` imports
-    import feedpub.loader as loader_mod
-    import feedpub.site as site_mod
+    import feedpub.ingest.loader as loader_mod
+    import feedpub.render.site as site_mod
 
     imported = time.perf_counter() - t_import
     timers = _load_timers()
@@ -466,13 +466,13 @@ def _by_kind(sizes: dict[str, int]) -> dict[str, list[int]]:
 def probe_profile(args: argparse.Namespace) -> dict[str, Any]:
     """cProfile of one stage: ``parse`` (single-process parse of --sample files, timed once without and
     once with the profiler), ``warm`` (cached load) or ``render`` (render_site)."""
-    from feedpub.site import render_site
+    from feedpub.render.site import render_site
 
     settings = _settings(args)
     profiler = cProfile.Profile()
     extra: dict[str, Any] = {}
     if args.stage == "parse":
-        from feedpub.corpus import read_file
+        from feedpub.ingest.scan import read_file
 
         root = Path(args.seeds)
         rels = [os.path.relpath(p, root) for p in article_files(args.seeds)][: args.sample]

@@ -14,7 +14,7 @@ from lxml import etree
 from hypothesis import given
 from hypothesis import strategies as st
 
-from feedpub.archives import month_name
+from feedpub.catalog.archives import month_name
 from feedpub.cli import main
 from feedpub.web import create_app
 
@@ -123,7 +123,7 @@ def test_month_name_is_strftime_year_month(moment: datetime) -> None:
 @given(st.lists(st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2030, 12, 31),
                              timezones=st.just(timezone.utc)), max_size=40), st.booleans())
 def test_articles_are_grouped_by_month_in_order_or_not(moments: list[datetime], newest_first: bool) -> None:
-    from feedpub.archives import _by_month
+    from feedpub.catalog.archives import _by_month
     from feedpub.model import Article, Provider
 
     provider = Provider("Example", "example.com")

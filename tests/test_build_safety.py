@@ -18,7 +18,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from feedpub import build as build_module
+from feedpub import static_tree as build_module
 from feedpub.cli import main
 
 from .readers_support import clean_environ

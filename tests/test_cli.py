@@ -563,7 +563,7 @@ def test_a_symlinked_directory_leading_outside_is_not_written_through(runner: Cl
 
 
 def test_output_names_resolve_inside_the_output_directory_only(tmp_path: Path) -> None:
-    from feedpub.build import _Resolver
+    from feedpub.static_tree import _Resolver
 
     root = tmp_path / "out"
     (root / "plain").mkdir(parents=True)

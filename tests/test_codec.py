@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from feedpub.content import entry_html
-from feedpub.codec import CodecError, Decoder, encode
-from feedpub.corpus import discover, read_file
+from feedpub.render.entry_content import entry_html
+from feedpub.ingest.codec import CodecError, Decoder, encode
+from feedpub.ingest.scan import discover, read_file
 from feedpub.model import Coverage, Related
 
 from .conftest import SEEDS

@@ -21,9 +21,9 @@ from click.testing import CliRunner
 from lxml import etree
 
 from feedpub.cli import main
-from feedpub.loader import load
+from feedpub.ingest.loader import load
+from feedpub.render.site import Site, render_site
 from feedpub.settings import Settings
-from feedpub.site import Site, render_site
 
 from .conftest import FIXTURE_CORPUS
 
@@ -1009,7 +1009,7 @@ def test_corpus_renders_with_every_item(corpus_site: tuple[Path, Site]) -> None:
 
 @pytest.mark.parametrize("size", [1, 7])
 def test_a_bounded_entry_html_cache_gives_the_same_bytes(corpus_dir: Path, size: int) -> None:
-    from feedpub.site import render_site
+    from feedpub.render.site import render_site
 
     corpus = load(corpus_dir, 8 << 20)
     settings = Settings.load({"seeds_dir": str(corpus_dir)})

@@ -72,7 +72,7 @@ def test_filtered_feeds_have_their_own_validators(client: FlaskClient) -> None:
     assert client.get("/feeds/ai.xml", headers={"If-None-Match": videos.headers["ETag"]}).status_code == 200
     articles = client.get("/feeds/ai.xml?type=article")
     # Dated as the whole feed: a subset changes only when its feed does, and its own newest entry
-    # would not move for an edit of an older one (see tests/test_validators.py).
+    # would not move for an edit of an older one (see tests/test_http_validators.py).
     assert articles.headers["Last-Modified"] == plain.headers["Last-Modified"]
 
 

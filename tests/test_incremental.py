@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from feedpub import cache as cache_module
-from feedpub import loader as loader_module
-from feedpub.cache import FILENAME
 from feedpub.cli import main
-from feedpub.loader import CorpusLoader
+from feedpub.ingest import loader as loader_module
+from feedpub.ingest import parse_cache as cache_module
+from feedpub.ingest.loader import CorpusLoader
+from feedpub.ingest.parse_cache import FILENAME
+from feedpub.render.site import render_site
 from feedpub.settings import Settings
-from feedpub.site import render_site
 
 from .conftest import SEEDS
 
@@ -205,8 +205,8 @@ def test_missing_libyaml_is_announced(runner: CliRunner, seeds: Path, monkeypatc
 
 
 def test_unchanged_feeds_are_neither_rendered_nor_read_again(seeds: Path, tmp_path: Path) -> None:
-    from feedpub.build import OutputMemo, write_site
-    from feedpub.loader import load
+    from feedpub.ingest.loader import load
+    from feedpub.static_tree import OutputMemo, write_site
 
     out = tmp_path / "out"
     settings = Settings.load({"seeds_dir": str(seeds), "out_dir": str(out)})

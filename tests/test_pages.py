@@ -27,9 +27,9 @@ from click.testing import CliRunner
 from flask.testing import FlaskClient
 
 from feedpub.cli import main
-from feedpub.loader import load
+from feedpub.ingest.loader import load
+from feedpub.render.site import render_site
 from feedpub.settings import Settings
-from feedpub.site import render_site
 from feedpub.web import create_app
 
 from .conftest import SITE_URL

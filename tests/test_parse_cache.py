@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from feedpub import loader as loader_module
-from feedpub.cache import FILENAME, ParseCache
 from feedpub.cli import main
-from feedpub.corpus import rescan, scan
-from feedpub.loader import CorpusLoader
+from feedpub.ingest import loader as loader_module
+from feedpub.ingest.loader import CorpusLoader
+from feedpub.ingest.parse_cache import FILENAME, ParseCache
+from feedpub.ingest.scan import rescan, scan
 
 from .test_incremental import MAX, make_corpus, signature
 
@@ -209,7 +209,7 @@ def test_events_naming_undecodable_files_find_what_a_scan_finds(seeds: Path) -> 
     assert rescan(seeds, before, named) == scan(seeds)
     from watchdog.events import FileCreatedEvent
 
-    from feedpub.web.state import _Changed
+    from feedpub.web.watcher import _Changed
 
     changed = _Changed()
     changed.on_any_event(FileCreatedEvent(base + b"/caf\xe9.md"))

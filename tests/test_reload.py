@@ -21,9 +21,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from feedpub import site as site_module
+from feedpub.render import site as site_module
 from feedpub.web import create_app
-from feedpub.web import state as state_module
+from feedpub.web import watcher as watcher_module
 
 from .test_gunicorn import fetch, run_gunicorn, wait_for
 from .test_watcher import _events_available
@@ -183,7 +183,7 @@ def test_seeds_moved_away_is_unhealthy_at_once(app: Flask, client: FlaskClient, 
 def test_the_watcher_follows_its_directory_being_moved_and_replaced(seeds: Path, tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     # Only an event or the watcher's own look at the directory may cause a reload: never the 30 s safety net.
-    monkeypatch.setattr(state_module, "FULL_SCAN_EVERY", 3600.0)
+    monkeypatch.setattr(watcher_module, "FULL_SCAN_EVERY", 3600.0)
     app = create_app({"seeds_dir": str(seeds), "reload_interval": 0.2})
     client = app.test_client()
     state = app.extensions["feedpub"]
@@ -206,7 +206,7 @@ def test_the_watcher_follows_its_directory_being_moved_and_replaced(seeds: Path,
 
 CRASHING_APP = '''
 """wsgi:app, with a renderer that fails on one article (as a bug met by odd input would)."""
-from feedpub import site
+from feedpub.render import site
 from feedpub.web import create_app
 
 _real = site.entry_html
@@ -315,8 +315,8 @@ def test_pages_rendered_on_demand_leave_the_article_out_too(seeds: Path, monkeyp
 @pytest.mark.parametrize("pool", [False, True], ids=["in-process", "process-pool"])
 def test_an_exception_while_parsing_one_file_is_that_files_error(seeds: Path, pool: bool, caplog: pytest.LogCaptureFixture,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from feedpub import loader as loader_module
-    from feedpub.loader import CorpusLoader
+    from feedpub.ingest import loader as loader_module
+    from feedpub.ingest.loader import CorpusLoader
 
     real = loader_module.read_file
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from feedpub import shared_db
-from feedpub.cache import FILENAME, ParseCache
-from feedpub.loader import CorpusLoader
+from feedpub.ingest.loader import CorpusLoader
+from feedpub.ingest.parse_cache import FILENAME, ParseCache
 from feedpub.websub import Ledger
 
 PROCESSES = 8

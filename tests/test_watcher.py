@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from feedpub.web import create_app, state as state_module
+from feedpub.web import create_app, watcher as watcher_module
 
 from .test_gunicorn import wait_for
 
@@ -27,7 +27,7 @@ def _events_available(tmp: Path) -> bool:
 
     observer = Observer()
     try:
-        observer.schedule(state_module._Changed(), str(tmp), recursive=True)
+        observer.schedule(watcher_module._Changed(), str(tmp), recursive=True)
         observer.start()
     except (OSError, RuntimeError):
         return False
@@ -47,7 +47,7 @@ def _start(app) -> None:  # type: ignore[no-untyped-def]
 
 @needs_events
 def test_events_trigger_a_reload_without_full_scans(seeds: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(state_module, "FULL_SCAN_EVERY", 3600.0)  # only an event can cause the reload
+    monkeypatch.setattr(watcher_module, "FULL_SCAN_EVERY", 3600.0)  # only an event can cause the reload
     app = create_app({"seeds_dir": str(seeds), "reload_interval": 0.1})
     _start(app)
     time.sleep(0.3)  # the observer is watching
@@ -64,7 +64,7 @@ def test_first_request_of_a_process_sees_changes_made_since_the_app_was_built(se
 
 
 def test_without_events_every_tick_scans(seeds: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(state_module, "_observe", lambda root, flag: None)
+    monkeypatch.setattr(watcher_module, "_observe", lambda root, flag: None)
     app = create_app({"seeds_dir": str(seeds), "reload_interval": 0.1})
     _start(app)
     _edit(seeds, "Polled")
@@ -73,7 +73,7 @@ def test_without_events_every_tick_scans(seeds: Path, monkeypatch: pytest.Monkey
 
 @needs_events
 def test_idle_ticks_do_not_scan(seeds: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(state_module, "FULL_SCAN_EVERY", 3600.0)
+    monkeypatch.setattr(watcher_module, "FULL_SCAN_EVERY", 3600.0)
     app = create_app({"seeds_dir": str(seeds), "reload_interval": 0.05})
     feed_state = app.extensions["feedpub"]
     _start(app)
@@ -86,7 +86,7 @@ def test_idle_ticks_do_not_scan(seeds: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 @needs_events
 def test_events_reload_only_the_files_they_name(seeds: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(state_module, "FULL_SCAN_EVERY", 3600.0)
+    monkeypatch.setattr(watcher_module, "FULL_SCAN_EVERY", 3600.0)
     app = create_app({"seeds_dir": str(seeds), "reload_interval": 5.0})  # events, not ticks, must drive it
     feed_state = app.extensions["feedpub"]
     _start(app)
@@ -113,7 +113,7 @@ def test_events_reload_only_the_files_they_name(seeds: Path, monkeypatch: pytest
 
 
 def test_rescan_follows_the_rules_of_a_full_scan(tmp_path: Path) -> None:
-    from feedpub.corpus import rescan, scan
+    from feedpub.ingest.scan import rescan, scan
 
     root = tmp_path / "seeds"
     (root / "a").mkdir(parents=True)

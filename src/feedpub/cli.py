@@ -14,14 +14,14 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__
-from .build import BuildReport, OutputBusy, OutputError, OutputMemo, locked, write_site
-from .websub import announce
-from .corpus import Corpus, printable
-from .loader import CorpusLoader, SeedsUnavailable
-from .feeds import topic_slugs
+from .catalog.feeds import topic_slugs
+from .ingest.frontmatter import HAVE_LIBYAML, NO_LIBYAML_WARNING
+from .ingest.loader import CorpusLoader, SeedsUnavailable
+from .model import Corpus, printable
+from .render.site import Site, render_site
 from .settings import Settings, SettingsError, describe, env_name, setting_fields
-from .site import Site, render_site
-from .source import HAVE_LIBYAML, NO_LIBYAML_WARNING
+from .static_tree import BuildReport, OutputBusy, OutputError, OutputMemo, locked, write_site
+from .websub import announce
 
 F = TypeVar("F", bound=Callable[..., Any])
 _CLICK_TYPES: dict[str, Any] = {"Path": click.Path(path_type=Path), "int": int, "float": float, "str": str}

@@ -1,4 +1,4 @@
-"""The article model: typed, frozen and lean.
+"""The article model: typed, frozen and lean, and the corpus the articles make up.
 
 Only what feeds, previews and filters need is kept; ``secured`` and the AMP
 URLs are dropped at parse time so they can never leak into an output, and a
@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import FrozenInstanceError, dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import FrozenInstanceError, dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any, Literal, overload
@@ -235,3 +235,47 @@ class Article:
     def sort_key(self) -> tuple[float, str]:
         """Newest first, then canonical URL ascending."""
         return (-self.published_at.timestamp(), self.url)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """The published articles of a seeds directory, and what was wrong with the rest."""
+
+    articles: tuple[Article, ...]
+    topics: tuple[str, ...]
+    providers: Mapping[str, Provider]
+    problems: tuple[Problem, ...] = ()
+    files: int = 0
+    _rejected: frozenset[str] = field(default=frozenset(), repr=False)
+
+    @property
+    def rejected(self) -> int:
+        """How many files could not be published at all."""
+        return len(self._rejected)
+
+    @property
+    def newest(self) -> datetime:
+        """Date of the newest published article: the stand-in for "now" in empty feeds."""
+        return self.articles[0].published_at if self.articles else EPOCH
+
+
+def without(corpus: Corpus, dropped: Mapping[str, str]) -> Corpus:
+    """``corpus`` less the articles at the paths in ``dropped``, each with its reason as an error."""
+    problems = [Problem(path, None, "error", reason) for path, reason in sorted(dropped.items())]
+    return replace(corpus, articles=tuple(a for a in corpus.articles if a.path not in dropped),
+                   problems=(*corpus.problems, *problems), _rejected=corpus._rejected | dropped.keys())
+
+
+def printable(text: str) -> str:
+    """``text`` with undecodable bytes (surrogates) and unprintable characters escaped as Python writes them."""
+    if text.isprintable():
+        return text
+    return "".join(map(_printable_char, text))
+
+
+def _printable_char(char: str) -> str:
+    if char.isprintable():
+        return char
+    if "\udc80" <= char <= "\udcff":  # a byte os.fsdecode could not decode
+        return f"\\x{ord(char) - 0xDC00:02x}"
+    return ascii(char)[1:-1]

@@ -8,11 +8,11 @@ from typing import Any
 
 from flask import Flask
 
+from ..ingest.frontmatter import warn_if_slow_yaml
 from ..settings import ENV_PREFIX, Settings, setting_fields
-from ..source import warn_if_slow_yaml
 from .guard import refuse_malformed
+from .routes import bp
 from .state import FeedState
-from .views import bp
 
 EXTENSION = "feedpub"
 

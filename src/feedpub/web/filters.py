@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..feeds import Feed
+from ..catalog.feeds import Feed
 from ..model import Kind
 
 MAX_QUALITY = 1_000_000

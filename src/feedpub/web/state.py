@@ -4,8 +4,8 @@ Requests read one immutable :class:`Snapshot`; a reload builds the next one off
 to the side (re-parsing only changed files, re-rendering only changed feeds)
 and swaps the reference, so a request sees the old or the new site, never a mix.
 Each output is compressed as it is rendered and kept only in that form
-(:mod:`feedpub.web.store`). A watcher thread per process reloads when the file
-system reports a change, looking only at the files it names.
+(:mod:`feedpub.web.store`). A watcher thread per process (:mod:`feedpub.web.watcher`)
+reloads when the file system reports a change, looking only at the files it names.
 """
 
 from __future__ import annotations
@@ -17,27 +17,16 @@ import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 
-from watchdog.events import (
-    EVENT_TYPE_CLOSED,
-    EVENT_TYPE_CREATED,
-    EVENT_TYPE_DELETED,
-    EVENT_TYPE_MODIFIED,
-    EVENT_TYPE_MOVED,
-    FileSystemEvent,
-    FileSystemEventHandler,
-)
-from watchdog.observers import Observer
-from watchdog.observers.api import BaseObserver
-
-from ..corpus import printable
-from ..loader import CorpusLoader, SeedsUnavailable, where
-from ..published import Claim, PublishedTimes
+from ..first_published import Claim, PublishedTimes
+from ..ingest.loader import CorpusLoader, SeedsUnavailable, where
+from ..model import printable
+from ..render.site import Output, Site, render_site
 from ..settings import Settings
-from ..site import Output, Site, render_site
 from ..websub import Publisher, open_ledger
+from . import watcher
 from .store import PlainBodies, Prepared, prepare, redate
+from .watcher import FULL_SCAN_EVERY
 
 log = logging.getLogger("feedpub.server")
 ENTRY_HTML_CACHE = 4096  # articles whose entry HTML a render keeps: the newest ones recur across feeds
@@ -116,7 +105,7 @@ class FeedState:
         """``outputs`` (new bytes, dated by their newest entry) dated by when their bytes were first published.
 
         The time is claimed in a table every worker shares, so all send the same
-        ``Last-Modified`` for one version (see :mod:`feedpub.published`).
+        ``Last-Modified`` for one version (see :mod:`feedpub.first_published`).
         """
         times = self.published.claim([Claim(name, new.etag, new.last_modified) for name, new in outputs.items()],
                                      read_at)
@@ -161,6 +150,10 @@ class FeedState:
     def _waiting(self, stamp: dict[str, tuple[int, int]]) -> bool:
         """After a failed reload, nothing changed since and it is not yet time to try the same again."""
         return stamp == self._failed_stamp and time.monotonic() < self._retry_at
+
+    def retry_due(self, now: float) -> bool:
+        """The last reload failed and it is time to try the same files again."""
+        return self.failed is not None and now >= self._retry_at
 
     def _failure(self, exc: Exception, stamp: dict[str, tuple[int, int]]) -> None:
         self.failed, self._failed_stamp = type(exc).__name__, stamp
@@ -210,118 +203,10 @@ class FeedState:
         with self._starting:
             if self._watcher_pid == pid and self._watcher is not None and self._watcher.is_alive():
                 return
-            events = _Changed()
-            observer = _observe(self.settings.seeds_dir, events)
-            try:
-                self.reload()
-            except Exception:  # the thread's rounds try again
-                log.exception("reload failed; still serving the previous feeds")
-            if self.publisher is not None:
-                self.publisher.changed({})  # pings a build or another process left pending are due now
+            thread = watcher.start(self)
             self._watcher_pid = pid
-            self._watcher = threading.Thread(target=self._watch, args=(events, observer),
-                                             name="feedpub-reload", daemon=True)
-            self._watcher.start()
-
-    def _watch(self, events: _Changed, observer: BaseObserver | None) -> None:
-        """Reload as soon as the file system reports a change, and scan fully now and then anyway.
-
-        A full scan stats every file and holds the GIL for about 0.5 s per 100,000
-        articles, so it is not done on every tick; inotify events (through
-        watchdog) name the files worth a look, and a reload stats only those.
-        Without events (no inotify, NFS, or the seeds directory gone), the
-        watcher falls back to a full scan every tick.
-        """
-        root = self.settings.seeds_dir
-        last_full = time.monotonic()  # ensure_watcher scanned just now
-        watched = _identity(root)
-        while True:
-            listening = observer is not None and observer.is_alive()
-            if listening and events.wait(self.settings.reload_interval):
-                time.sleep(SETTLE)  # one save is often several events (create, write, close, rename)
-            paths = events.take()
-            now = time.monotonic()
-            # A watch follows the directory it was given: moved or deleted, no event says so here.
-            moved = _identity(root) != watched
-            retry = self.failed is not None and now >= self._retry_at
-            full = (not listening or moved or paths is None or not self.healthy or retry
-                    or now - last_full >= FULL_SCAN_EVERY)
-            if not full and not paths:
-                continue
-            if full:
-                last_full = now
-            try:
-                self.reload(None if full else paths)
-            except Exception:  # never let the watcher die; the next round tries again
-                log.exception("reload failed; still serving the previous feeds")
-            if observer is not None and (moved or not self.healthy):
-                observer.stop()  # its watch died with the directory, or watches one elsewhere
-                observer = None
-            if self.healthy and observer is None:
-                observer, watched = _observe(root, events), _identity(root)
-                last_full = -FULL_SCAN_EVERY  # changes made before the watch began: the next round scans
-            if observer is None:
-                time.sleep(self.settings.reload_interval)
+            self._watcher = thread
 
 
-FULL_SCAN_EVERY = 30.0  # seconds between full scans while the file system reports nothing
 HEALTH_PROBLEMS = 5  # problem lines /healthz shows
 RETRY_FIRST = 1.0  # seconds before a failed reload is tried again on the same files (then 2, 4... up to 30)
-
-SETTLE = 0.05  # seconds to let a burst of events for one save arrive before reloading
-_CHANGES = {EVENT_TYPE_CREATED, EVENT_TYPE_DELETED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED, EVENT_TYPE_CLOSED}
-
-
-class _Changed(FileSystemEventHandler):
-    """The files named by events since the last :meth:`take`; a directory event asks for a full scan."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._flag = threading.Event()
-        self._paths: set[str] = set()
-        self._everything = False
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type not in _CHANGES:  # not the opens and reads of our own loads
-            return
-        with self._lock:
-            if event.is_directory:
-                if event.event_type != EVENT_TYPE_MODIFIED:  # a directory's mtime changes with every file in it
-                    self._everything = True
-            else:
-                for path in (event.src_path, getattr(event, "dest_path", "")):
-                    if path:
-                        self._paths.add(os.fsdecode(path))
-            self._flag.set()
-
-    def wait(self, timeout: float) -> bool:
-        return self._flag.wait(timeout)
-
-    def take(self) -> set[str] | None:
-        """The changed files (None: look at everything), and start collecting afresh."""
-        with self._lock:
-            paths, everything = self._paths, self._everything
-            self._paths, self._everything = set(), False
-            self._flag.clear()
-        return None if everything else paths
-
-
-def _observe(root: Path, handler: _Changed) -> BaseObserver | None:
-    try:
-        observer = Observer()
-        observer.schedule(handler, str(root), recursive=True)
-        observer.daemon = True
-        observer.start()
-    except (OSError, RuntimeError) as exc:
-        log.warning("no file system events for %s (%s): scanning every %s s", root, exc, "reload interval")
-        return None
-    return observer
-
-
-def _identity(root: Path) -> tuple[int, int] | None:
-    """Which directory is at ``root`` now (None: none is)."""
-    try:
-        info = os.stat(root)
-    except OSError:
-        return None
-    return (info.st_dev, info.st_ino)

@@ -20,7 +20,7 @@ from functools import lru_cache
 from werkzeug.datastructures import ResponseCacheControl
 from werkzeug.http import http_date, quote_etag
 
-from ..site import Output, body_version
+from ..render.site import Output, body_version
 
 Headers = tuple[tuple[str, str], ...]
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
+from ..model import Article
 from .feeds import Feed, FeedKind, FeedSpec
-from .model import Article
 
 HISTORY_NS = "http://purl.org/syndication/history/1.0"
 

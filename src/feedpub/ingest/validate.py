@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..model import Article, Coverage, Image, Kind, Problem, Provider, Related
 from .dates import read_date
-from .model import Article, Coverage, Image, Kind, Problem, Provider, Related
+from .frontmatter import SourceError, read_source
 from .problems import Context, Rejected, show, url_reason
-from .source import SourceError, read_source
-from .text import clean_html, is_absolute_url, is_site_relative, plain_text
+from .sanitize import clean_html, is_absolute_url, is_site_relative, plain_text
 
 log = logging.getLogger(__name__)
 

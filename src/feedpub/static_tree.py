@@ -4,7 +4,7 @@ Each file is written to a temporary name and renamed into place, so a reader
 (or a killed or failed build) only ever sees a whole old or whole new file.
 Unchanged files keep their bytes and mtime. Each file's mtime is the later of
 its feed's newest entry and the time its current bytes were first written (kept
-per file in the manifest, see :mod:`feedpub.published`): a plain web server's
+per file in the manifest, see :mod:`feedpub.first_published`): a plain web server's
 ``Last-Modified``, and nginx's ETag (mtime and size), move whenever the bytes
 do. Only files a previous build listed in its manifest are ever removed. One
 build at a time writes a directory (:func:`locked`).
@@ -26,11 +26,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .feeds import Feed
+from .catalog.feeds import Feed
+from .first_published import Dated, next_time
 from .model import EPOCH, MICROSECOND
-from .published import Dated, next_time
-from .site import Format, Site, body_version
-from .tree import walk
+from .render.site import Format, Site, body_version
+from .walk import walk
 
 MANIFEST = ".feedpub-manifest.json"
 TMP_SUFFIX = ".feedpub-tmp"
@@ -143,7 +143,7 @@ def _write_site(site: Site, out_dir: Path, now: datetime) -> BuildReport:
 
 def _dates(site: Site, targets: Mapping[str, str], published: Mapping[str, Dated], changed: set[str],
            now: datetime) -> dict[str, Dated]:
-    """Each output's version and time (see :mod:`feedpub.published`)."""
+    """Each output's version and time (see :mod:`feedpub.first_published`)."""
     dates = {}
     for name, output in site.outputs.items():
         before = published.get(name)
@@ -277,7 +277,7 @@ def _listed(manifest: Mapping[str, Any]) -> set[str]:
 
 
 def _published(manifest: Mapping[str, Any]) -> dict[str, Dated]:
-    """The version and time of each output as the manifest records them (see :mod:`feedpub.published`)."""
+    """The version and time of each output as the manifest records them (see :mod:`feedpub.first_published`)."""
     records = manifest.get("published")
     if not isinstance(records, dict):
         return {}

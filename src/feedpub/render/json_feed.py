@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .content import image_url, provider_url, rfc3339
-from .feeds import Feed
-from .model import Article
-from .context import SiteContext
+from ..catalog.feeds import Feed
+from ..model import Article
+from .common import SiteContext
+from .entry_content import image_url, provider_url, rfc3339
 
 VERSION = "https://jsonfeed.org/version/1.1"
 RELATED_ABOUT = "https://pypi.org/project/feedpub/#related-coverage"

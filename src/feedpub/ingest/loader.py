@@ -21,11 +21,12 @@ from multiprocessing import get_all_start_methods, get_context
 from multiprocessing.context import BaseContext
 from pathlib import Path
 
-from .cache import ParseCache, Row
+from ..model import Corpus, Problem
+from .assemble import assemble
 from .codec import CodecError, Decoder, encode
-from .corpus import Corpus, assemble, display_path, read_file, rescan, scan
-from .model import Problem
-from .parse import ParseResult, content_digest
+from .parse_cache import ParseCache, Row
+from .scan import display_path, read_file, rescan, scan
+from .validate import ParseResult, content_digest
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
-"""Finding article files and assembling them into a corpus.
+"""Which files count as articles: finding them, noticing which changed, reading one.
 
-Parsing is per file (:mod:`feedpub.parse`), loading fast is
-:mod:`feedpub.loader`'s job; this module decides which files count, removes duplicate URLs among published articles and collects every
-topic and provider so each gets a feed even when it has no published article.
+Parsing is per file (:mod:`feedpub.ingest.validate`), combining the results
+is :mod:`feedpub.ingest.assemble`'s job and loading fast is
+:mod:`feedpub.ingest.loader`'s.
 """
 
 from __future__ import annotations
@@ -10,37 +10,13 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import datetime
 from pathlib import Path
 
-from .model import EPOCH, Article, Problem, Provider
-from .parse import ParseResult, parse_bytes
-from .tree import walk
+from ..model import Problem, printable
+from ..walk import walk
+from .validate import ParseResult, parse_bytes
 
 SUFFIXES = frozenset({".md", ".markdown", ".txt"})
-
-
-@dataclass(frozen=True)
-class Corpus:
-    """The published articles of a seeds directory, and what was wrong with the rest."""
-
-    articles: tuple[Article, ...]
-    topics: tuple[str, ...]
-    providers: Mapping[str, Provider]
-    problems: tuple[Problem, ...] = ()
-    files: int = 0
-    _rejected: frozenset[str] = field(default=frozenset(), repr=False)
-
-    @property
-    def rejected(self) -> int:
-        """How many files could not be published at all."""
-        return len(self._rejected)
-
-    @property
-    def newest(self) -> datetime:
-        """Date of the newest published article: the stand-in for "now" in empty feeds."""
-        return self.articles[0].published_at if self.articles else EPOCH
 
 
 def discover(root: Path) -> list[str]:
@@ -143,21 +119,6 @@ def display_path(root: Path, relpath: str) -> str:
     return printable((root / relpath).as_posix())
 
 
-def printable(text: str) -> str:
-    """``text`` with undecodable bytes (surrogates) and unprintable characters escaped as Python writes them."""
-    if text.isprintable():
-        return text
-    return "".join(map(_printable_char, text))
-
-
-def _printable_char(char: str) -> str:
-    if char.isprintable():
-        return char
-    if "\udc80" <= char <= "\udcff":  # a byte os.fsdecode could not decode
-        return f"\\x{ord(char) - 0xDC00:02x}"
-    return ascii(char)[1:-1]
-
-
 def read_file(root: Path, relpath: str, max_bytes: int) -> ParseResult:
     """Read and parse one file; I/O errors become problems like any other."""
     display = display_path(root, relpath)
@@ -171,51 +132,3 @@ def read_file(root: Path, relpath: str, max_bytes: int) -> ParseResult:
         message = f"file is {size:,} bytes, over the limit of {max_bytes:,} (FEEDPUB_MAX_FILE_BYTES)"
         return ParseResult(display, None, (Problem(display, None, "error", message),))
     return parse_bytes(display, raw, max_bytes)
-
-
-def without(corpus: Corpus, dropped: Mapping[str, str]) -> Corpus:
-    """``corpus`` less the articles at the paths in ``dropped``, each with its reason as an error."""
-    problems = [Problem(path, None, "error", reason) for path, reason in sorted(dropped.items())]
-    return replace(corpus, articles=tuple(a for a in corpus.articles if a.path not in dropped),
-                   problems=(*corpus.problems, *problems), _rejected=corpus._rejected | dropped.keys())
-
-
-def assemble(results: Iterable[ParseResult]) -> Corpus:
-    """Combine per-file results (in path order) into a corpus."""
-    results = list(results)
-    problems = [p for r in results for p in r.problems]
-    rejected = {r.path for r in results if r.article is None}
-    everything = [r.article for r in results if r.article is not None]
-
-    winners: dict[str, Article] = {}
-    for article in everything:
-        if not article.published:
-            continue
-        kept = winners.get(article.url)
-        if kept is None:
-            winners[article.url] = article
-            continue
-        newer, older = (article, kept) if article.published_at > kept.published_at else (kept, article)
-        winners[article.url] = newer
-        problems.append(
-            Problem(older.path, None, "warning", f"duplicate of {newer.path} (same URL {older.url}); the newer one is published")
-        )
-
-    articles = tuple(sorted(winners.values(), key=lambda a: a.sort_key))
-    ranked = list(articles) + sorted((a for a in everything if not a.published), key=lambda a: a.sort_key)
-    providers: dict[str, Provider] = {}
-    for article in ranked:
-        known = providers.get(article.provider.domain)
-        if known is None:
-            providers[article.provider.domain] = article.provider
-        elif known.logo is None and article.provider.logo is not None:
-            providers[article.provider.domain] = Provider(known.name, known.domain, article.provider.logo)
-    topics = sorted({topic for article in everything for topic in article.topics})
-    return Corpus(
-        articles=articles,
-        topics=tuple(topics),
-        providers=dict(sorted(providers.items())),
-        problems=tuple(problems),
-        files=len(results),
-        _rejected=frozenset(rejected),
-    )

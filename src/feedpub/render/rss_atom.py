@@ -3,7 +3,7 @@
 feedgen's traps are handled here once: entries are appended in our order,
 every date is set explicitly (feedgen defaults to "now"), the channel's
 alternate link is added last (RSS takes the last link), and links feedgen
-mangles go through :mod:`feedpub.fgext`.
+mangles go through :mod:`feedpub.render.feedgen_ext`.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 
-from . import __version__
-from .content import image_url, provider_url
-from .context import SiteContext
-from .fgext import ArchiveExtension, LinksEntryExtension, LinksExtension
-from .feeds import Feed
-from .model import Article, Image
+from .. import __version__
+from ..catalog.feeds import Feed
+from ..model import Article, Image
+from .common import SiteContext
+from .entry_content import image_url, provider_url
+from .feedgen_ext import ArchiveExtension, LinksEntryExtension, LinksExtension
 
 GENERATOR_URI = "https://pypi.org/project/feedpub/"
 

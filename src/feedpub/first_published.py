@@ -9,7 +9,7 @@ a new version is always dated after the one before, at HTTP's one-second
 resolution. A version never seen before gets its entry date, so fresh builds and
 fresh servers stay deterministic.
 
-``feedpub build`` keeps these times in its manifest (see :mod:`feedpub.build`);
+``feedpub build`` keeps these times in its manifest (see :mod:`feedpub.static_tree`);
 the server's workers share them through :class:`PublishedTimes`, so they agree
 on one ``Last-Modified`` per version.
 """

@@ -12,7 +12,7 @@ import email.utils
 import re
 from datetime import UTC, datetime
 
-from .text import quote
+from .sanitize import quote
 
 YEARS = range(1000, 10_000)
 # Every date-only form datetime.fromisoformat accepts: 2021-01-01, 20210101, 2021-W01, 2021-W01-5, 2021W015.

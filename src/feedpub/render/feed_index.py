@@ -8,10 +8,10 @@ from typing import Any
 
 from lxml import etree
 
-from .content import rfc3339
-from .context import SiteContext
-from .feeds import Feed, FeedKind
-from .jsonfeed import dumps
+from ..catalog.feeds import Feed, FeedKind
+from .common import SiteContext
+from .entry_content import rfc3339
+from .json_feed import dumps
 
 # (format name, file suffix) of every feed, in the order the index lists them.
 FeedFormats = Sequence[tuple[str, str]]

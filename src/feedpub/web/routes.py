@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from ..corpus import printable
-from ..feeds import Feed
-from ..site import Format, Output, render_feed
-from .filters import Filters, FilterError, parse_filters
+from ..catalog.feeds import Feed
+from ..model import printable
+from ..render.site import Format, Output, render_feed
+from .filters import FilterError, Filters, parse_filters
 from .state import FeedState, Snapshot
 from .store import Prepared, cache_control, prepare
 

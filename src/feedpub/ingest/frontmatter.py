@@ -1,9 +1,9 @@
 """Reading one article file into its front-matter mapping.
 
 python-frontmatter finds and splits the block; PyYAML's safe loader (the
-libyaml C loader when present) parses it and :mod:`feedpub.construct` makes the
+libyaml C loader when present) parses it and :mod:`feedpub.ingest.yaml_values` makes the
 values, so a value that cannot be read costs only itself. Timestamps are left
-as strings so dates get clear, field-named errors from :mod:`feedpub.parse`,
+as strings so dates get clear, field-named errors from :mod:`feedpub.ingest.validate`,
 and the node tree is kept so any problem can name its line.
 """
 
@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 from frontmatter.default_handlers import YAMLHandler
 
-from .construct import Builder, Dropped, Note, UnknownTag, label, paths_to, short_tag
-from .text import clip, quote
+from .sanitize import clip, quote
+from .yaml_values import Builder, Dropped, Note, UnknownTag, label, paths_to, short_tag
 
 log = logging.getLogger(__name__)
 

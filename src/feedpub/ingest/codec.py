@@ -17,11 +17,11 @@ import sys
 import zlib
 from typing import Any
 
-from .model import (
+from ..model import (
     EPOCH, MICROSECOND, NO_COVERAGE, Article, Coverage, Kind, Problem, Provider, decode_json, image_fields, image_from,
     micros, provider_fields,
 )
-from .parse import ParseResult
+from .validate import ParseResult
 
 _SEPARATOR = b"\0"
 _CHECKSUM = 4  # bytes of CRC-32, big-endian, before the content they cover

@@ -19,19 +19,17 @@ from functools import cached_property
 from operator import attrgetter
 from typing import Protocol
 
-from . import __version__
-
-from .archives import with_archives
-from .content import entry_html
-from .context import SiteContext, page_path
-from .corpus import Corpus, without
-from .directory import render_index, render_opml
-from .feeds import Feed, FeedSpec, plan
-from .jsonfeed import render_json
-from .model import Article
-from .pages import render_front, render_page
-from .settings import Settings
-from .xmlfeeds import render_atom, render_rss
+from .. import __version__
+from ..catalog.archives import with_archives
+from ..catalog.feeds import Feed, FeedSpec, plan
+from ..model import Article, Corpus, without
+from ..settings import Settings
+from .common import SiteContext, page_path
+from .entry_content import entry_html
+from .feed_index import render_index, render_opml
+from .html_pages import render_front, render_page
+from .json_feed import render_json
+from .rss_atom import render_atom, render_rss
 
 Renderer = Callable[[Feed, SiteContext, str, str], bytes]
 log = logging.getLogger(__name__)
@@ -66,7 +64,7 @@ class Output:
     """One finished file: its bytes, media type and the date of its newest content.
 
     That date is a floor: the build and the server date an output by the later of it
-    and when its current bytes were first published (see :mod:`feedpub.published`).
+    and when its current bytes were first published (see :mod:`feedpub.first_published`).
     """
 
     body: bytes

@@ -23,14 +23,14 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-import feedpub.parse
+import feedpub.ingest.validate
 from feedpub.cli import main
-from feedpub.corpus import read_file
+from feedpub.ingest.frontmatter import MAX_NODES, FeedLoader
+from feedpub.ingest.problems import MAX_WARNINGS
+from feedpub.ingest.sanitize import is_absolute_url, plain_text
+from feedpub.ingest.scan import read_file
+from feedpub.ingest.validate import MAX_TOPICS, parse_bytes
 from feedpub.model import Article, Problem
-from feedpub.parse import MAX_TOPICS, parse_bytes
-from feedpub.problems import MAX_WARNINGS
-from feedpub.source import MAX_NODES, FeedLoader
-from feedpub.text import is_absolute_url, plain_text
 
 MAX_BYTES = 8 << 20
 SECRET = "U2FsdGVkX1-TOPSECRET-" + "Q" * 60  # longer than any quote a message may make
@@ -258,7 +258,7 @@ def test_a_bug_while_parsing_is_that_files_error_and_quotes_nothing(
     def broken(*_args: object) -> None:
         raise ValueError(f"invalid literal for int() with base 10: {SECRET!r}")
 
-    monkeypatch.setattr(feedpub.parse, "_article", broken)
+    monkeypatch.setattr(feedpub.ingest.validate, "_article", broken)
     (tmp_path / "a.md").write_bytes(document())
     with caplog.at_level(logging.ERROR):
         result = read_file(tmp_path, "a.md", MAX_BYTES)
@@ -400,7 +400,7 @@ def test_a_long_topic_list_costs_what_reading_it_costs(monkeypatch: pytest.Monke
         calls += 1
         return plain_text(text)
 
-    monkeypatch.setattr(feedpub.parse, "plain_text", counted)
+    monkeypatch.setattr(feedpub.ingest.validate, "plain_text", counted)
     article, problems = parse(_topics(items))
     assert article is not None and len(article.topics) == MAX_TOPICS
     assert calls <= items.index(f"topic {MAX_TOPICS}") + 1 + 20  # each examined once; the rest never
@@ -424,7 +424,7 @@ def test_warnings_per_file_are_capped() -> None:
 
 MEASURE = """
 import resource, sys
-from feedpub.parse import parse_bytes
+from feedpub.ingest.validate import parse_bytes
 raw = sys.stdin.buffer.read()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 result = parse_bytes("a.md", raw, 8 << 20)
@@ -574,7 +574,7 @@ def test_build_publishes_the_rest_and_never_the_secret(hostile_seeds: Path, tmp_
 
 
 def test_months_group_at_both_ends_of_the_calendar() -> None:
-    from feedpub.archives import _by_month
+    from feedpub.catalog.archives import _by_month
 
     moments = ["9999-12-31T23:59:59Z", "9999-12-01T00:00:00Z", "9999-11-30T23:59:59Z", "1000-01-01T00:00:00Z"]
     articles = []

@@ -6,7 +6,7 @@ so an unchanged file is never parsed twice and a touched but unchanged file
 only costs a read. The file records which feedpub wrote it and with what
 limits; anything else (an older version, a corrupt or foreign file) is thrown
 away and rebuilt, never trusted, including damage only found while reading
-rows; each row carries its own checksum (see :mod:`feedpub.codec`). SQLite's
+rows; each row carries its own checksum (see :mod:`feedpub.ingest.codec`). SQLite's
 locking and WAL journal let several processes (gunicorn workers, a build) share it.
 """
 
@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
-from . import __version__, shared_db
+from .. import __version__, shared_db
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from html import escape
 
-from .model import Article, Image, Kind, Provider, Related
-from .text import absolute, absolute_html
+from ..ingest.sanitize import absolute, absolute_html
+from ..model import Article, Image, Kind, Provider, Related
 
 
 def rfc3339(moment: datetime) -> str:

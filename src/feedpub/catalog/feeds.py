@@ -15,8 +15,7 @@ from enum import Enum
 
 from slugify import slugify
 
-from .corpus import Corpus
-from .model import Article, Image
+from ..model import Article, Corpus, Image
 
 RESERVED_SLUGS = frozenset({"all", "index", "providers", "topics"})
 MAX_SLUG = 80

@@ -16,12 +16,12 @@ from flask import Flask
 from lxml import etree
 from werkzeug.http import parse_date
 
-from feedpub.build import write_site
 from feedpub.cli import main
-from feedpub.loader import CorpusLoader
-from feedpub.published import Claim, Dated, PublishedTimes, next_time
+from feedpub.first_published import Claim, Dated, PublishedTimes, next_time
+from feedpub.ingest.loader import CorpusLoader
+from feedpub.render.site import render_site
 from feedpub.settings import Settings
-from feedpub.site import render_site
+from feedpub.static_tree import write_site
 from feedpub.web import create_app
 
 from .conftest import SITE_URL

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .feeds import Feed, FeedKind, FeedSpec
-from .model import Article
-from .settings import Settings
+from ..catalog.feeds import Feed, FeedKind, FeedSpec
+from ..model import Article
+from ..settings import Settings
 
 # (label, suffix, media type) of each feed format, as pages and links offer them.
 FEED_LABELS = (

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .construct import label
-from .model import Problem
-from .source import Source
-from .text import quote, unfit_url_character, url_scheme
+from ..model import Problem
+from .frontmatter import Source
+from .sanitize import quote, unfit_url_character, url_scheme
+from .yaml_values import label
 
 MAX_WARNINGS = 50  # per file: past this, one line says how many more there were
 

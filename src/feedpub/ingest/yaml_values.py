@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .text import quote
+from .sanitize import quote
 
 _YAML = "tag:yaml.org,2002:"
 _STR, _SEQ, _MAP, _MERGE, _TIMESTAMP = (_YAML + t for t in ("str", "seq", "map", "merge", "timestamp"))

@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from feedpub.cli import main
-from feedpub.loader import load
+from feedpub.ingest.loader import load
+from feedpub.render.site import render_site
 from feedpub.settings import Settings
-from feedpub.site import render_site
 
 from .conftest import ROOT, SEEDS
 from .test_gunicorn import fetch, run_gunicorn, wait_for

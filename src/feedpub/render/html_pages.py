@@ -14,13 +14,13 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from . import __version__
-from .content import rfc3339
-from .context import FEED_LABELS, SiteContext
-from .feeds import Feed, FeedKind
-from .model import Article, Kind
+from .. import __version__
+from ..catalog.feeds import Feed, FeedKind
+from ..model import Article, Kind
+from .common import FEED_LABELS, SiteContext
+from .entry_content import rfc3339
 
-_ENV = Environment(loader=PackageLoader("feedpub"), autoescape=select_autoescape(["html"]),
+_ENV = Environment(loader=PackageLoader("feedpub.render", "templates"), autoescape=select_autoescape(["html"]),
                    keep_trailing_newline=True)
 KIND_LABELS = {FeedKind.ALL: "All articles", FeedKind.TOPIC: "Topic", FeedKind.PROVIDER: "Provider"}
 

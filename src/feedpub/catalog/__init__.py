@@ -1,0 +1,1 @@
+"""Which feeds a corpus makes: one per topic, per provider and for everything, and their monthly archives."""

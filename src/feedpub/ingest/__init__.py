@@ -1,0 +1,1 @@
+"""Article files to a :class:`~feedpub.model.Corpus`: front matter, validation, scanning, assembly, loading."""
