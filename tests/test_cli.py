@@ -604,3 +604,35 @@ def test_an_output_replaced_by_a_link_is_written_again_as_a_file(runner: CliRunn
     result = build(runner, seeds, out)
     assert result.exit_code == 0
     assert not target.is_symlink() and target.read_bytes() == original and target.stat().st_mtime_ns == mtime
+
+
+# -- serve -------------------------------------------------------------------------------------------
+
+
+def test_serve_loads_its_settings_once_and_warns_once(runner: CliRunner, seeds: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    from flask import Flask
+
+    import feedpub.cli
+    import feedpub.ingest.frontmatter
+    from feedpub.settings import Settings
+
+    loads: list[Settings] = []
+    real_load = Settings.load.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[Settings], *args: Any, **kwargs: Any) -> Settings:
+        loads.append(real_load(cls, *args, **kwargs))
+        return loads[-1]
+
+    served: list[Flask] = []
+    monkeypatch.setattr(Settings, "load", classmethod(counted))
+    monkeypatch.setattr(Flask, "run", lambda app, **_options: served.append(app))
+    monkeypatch.setattr(feedpub.cli, "HAVE_LIBYAML", False)
+    monkeypatch.setattr(feedpub.ingest.frontmatter, "HAVE_LIBYAML", False)
+    result = run(runner, "serve", "--seeds", str(seeds), "--site-title", "Served", "--max-items", "1")
+    assert result.exit_code == 0, result.output
+    assert len(loads) == 1
+    assert (result.stderr + caplog.text).count("without libyaml") == 1
+    (app,) = served
+    assert app.extensions["feedpub"].settings == loads[0]
+    assert (loads[0].site_title, loads[0].max_items, loads[0].seeds_dir) == ("Served", 1, seeds)

@@ -112,7 +112,7 @@ def document(**values: str) -> bytes:
 
 
 def parse(raw: bytes) -> tuple[Article | None, tuple[Problem, ...]]:
-    result = parse_bytes("a.md", raw, MAX_BYTES)
+    result = parse_bytes("a.md", raw)
     return result.article, result.problems
 
 
@@ -248,7 +248,7 @@ def test_any_yaml_value_in_any_field_never_raises(values: dict[str, Any]) -> Non
 @example(b"---\n<<: [a]\ntitle: x\n---\n")
 @example(b"---\n!!int x\n---\n")
 def test_any_bytes_never_raise(raw: bytes) -> None:
-    result = parse_bytes("a.md", raw, MAX_BYTES)
+    result = parse_bytes("a.md", raw)
     assert result.article is not None or any(p.severity == "error" for p in result.problems)
 
 
@@ -427,7 +427,7 @@ import resource, sys
 from feedpub.ingest.validate import parse_bytes
 raw = sys.stdin.buffer.read()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-result = parse_bytes("a.md", raw, 8 << 20)
+result = parse_bytes("a.md", raw)
 grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
 print(grown // 1024, [problem.message for problem in result.problems])
 """

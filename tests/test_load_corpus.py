@@ -202,6 +202,16 @@ def test_oversized_file_is_refused(write_article: WriteArticle) -> None:
     assert "over the limit" in errors(corpus.problems)[0].message
 
 
+def test_the_size_limit_is_exact_and_the_refusal_names_the_real_size(write_article: WriteArticle) -> None:
+    path = write_article("a.md", front(excerpt="x" * 5000))
+    size = path.stat().st_size
+    assert load(write_article.root, size).articles  # type: ignore[attr-defined]
+    refused = load(write_article.root, size - 1)  # type: ignore[attr-defined]
+    assert refused.articles == ()
+    (problem,) = errors(refused.problems)
+    assert f"file is {size:,} bytes, over the limit of {size - 1:,} (FEEDPUB_MAX_FILE_BYTES)" in problem.message
+
+
 def test_yaml_is_loaded_safely(write_article: WriteArticle) -> None:
     write_article("evil.md", front() + "exploit: !!python/object/apply:os.system ['echo pwned']\n")
     corpus = load_dir(write_article.root)  # type: ignore[attr-defined]
@@ -266,12 +276,12 @@ def test_crlf_files_of_the_fixture_corpus_load(corpus_dir: Path) -> None:
     assert len(crlf) >= 3, "the fixture corpus is expected to hold CRLF files"
     for path in crlf:
         data = path.read_bytes()
-        result = parse_bytes(str(path), data, MAX_BYTES)
+        result = parse_bytes(str(path), data)
         assert result.article is not None, result.problems
         assert errors(result.problems) == []
         assert all("\r" not in text for text in strings(result.article))
         # Line endings change nothing but the digest of the bytes: with LF endings, the same article.
-        lf = parse_bytes(str(path), data.replace(b"\r\n", b"\n"), MAX_BYTES).article
+        lf = parse_bytes(str(path), data.replace(b"\r\n", b"\n")).article
         assert lf is not None and dataclasses.replace(lf, digest=result.article.digest) == result.article
 
 

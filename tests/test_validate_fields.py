@@ -49,7 +49,7 @@ def wrap(text: str, newline: str = "\n") -> bytes:
 
 
 def parse(text: str) -> tuple[Article | None, tuple[Problem, ...]]:
-    result = parse_bytes("x.md", wrap(text), MAX_BYTES)
+    result = parse_bytes("x.md", wrap(text))
     return result.article, result.problems
 
 
@@ -115,7 +115,7 @@ def warnings(problems: tuple[Problem, ...] | list[Problem]) -> list[Problem]:
 def test_seed_parses_every_field(seeds: Path, name: str) -> None:
     path = seeds / name
     raw = raw_front(path)
-    result = parse_bytes(str(path), path.read_bytes(), MAX_BYTES)
+    result = parse_bytes(str(path), path.read_bytes())
     article = result.article
     assert article is not None, result.problems
     assert errors(result.problems) == []
@@ -160,7 +160,7 @@ def test_seed_parses_every_field(seeds: Path, name: str) -> None:
 
 def test_site_relative_provider_logo_is_kept_as_written(seeds: Path) -> None:
     """Resolution against the site URL is the renderer's job; the model keeps the path."""
-    article = parse_bytes("000", (seeds / SEED_NAMES[0]).read_bytes(), MAX_BYTES).article
+    article = parse_bytes("000", (seeds / SEED_NAMES[0]).read_bytes()).article
     assert article is not None and article.provider.logo is not None
     assert article.provider.logo == Image("/assets/images/organizations/thenextweb.com-50x50.jpg", 50, 50)
 
@@ -185,7 +185,7 @@ def test_secured_is_never_stored(seeds: Path, name: str) -> None:
     path = seeds / name
     secret = raw_front(path)["secured"]
     assert len(secret) > 40
-    article = parse_bytes(str(path), path.read_bytes(), MAX_BYTES).article
+    article = parse_bytes(str(path), path.read_bytes()).article
     assert article is not None
     names = {spec.name for spec in dataclasses.fields(Article)}
     assert not names & {"secured", "heat", "amp_url", "cdn_amp_url"}

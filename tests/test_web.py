@@ -348,3 +348,14 @@ def test_feedpub_serve_sends_one_date_header(seeds: Path) -> None:
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_create_app_takes_loaded_settings_or_setting_names_not_both(seeds: Path) -> None:
+    from feedpub.settings import Settings
+
+    settings = Settings.load({"seeds_dir": str(seeds), "max_items": 1})
+    app = create_app({"TESTING": True}, settings=settings)
+    assert app.extensions["feedpub"].settings is settings and app.config["TESTING"] is True
+    assert len(app.test_client().get("/feeds/all.json").json["items"]) == 1
+    with pytest.raises(TypeError, match="max_items"):
+        create_app({"max_items": 3}, settings=settings)

@@ -178,7 +178,7 @@ def serve(host: str, port: int, **options: Any) -> None:
 
     settings = _settings(options)
     try:
-        app = create_app({name: value for name, value in options.items() if value is not None})
+        app = create_app(settings=settings)
     except SeedsUnavailable as exc:
         raise click.UsageError(str(exc)) from None
     seeds = printable(str(settings.seeds_dir))

@@ -1,7 +1,7 @@
 """Site settings, declared once as data.
 
 Every setting is a field of :class:`Settings` whose metadata carries its help
-text and its parser. The environment variable (``FEEDPUB_<NAME>``), the CLI
+text, its parser and whether it changes the output. The environment variable (``FEEDPUB_<NAME>``), the CLI
 option and the README table are all derived from that one declaration, and the
 layering is always defaults -> environment -> explicit overrides.
 """
@@ -90,8 +90,10 @@ def _default_cache_dir() -> Path:
     return Path(base) / "feedpub"
 
 
-def _setting(default: Any, help: str, parse: Callable[[str], Any], cli: str | None = None) -> Any:
-    metadata = {"help": help, "parse": parse, "cli": cli}
+def _setting(default: Any, help: str, parse: Callable[[str], Any], cli: str | None = None, *, output: bool) -> Any:
+    """One setting. ``output`` says whether it changes the bytes rendered from a corpus: the rendering key
+    is made of those settings (a build re-renders every feed when one changes), hence no default."""
+    metadata = {"help": help, "parse": parse, "cli": cli, "output": output}
     if callable(default):  # worked out when settings are loaded, not at import
         return field(default_factory=default, metadata={**metadata, "shown": default.__doc__})
     return field(default=default, metadata=metadata)
@@ -101,22 +103,28 @@ def _setting(default: Any, help: str, parse: Callable[[str], Any], cli: str | No
 class Settings:
     """The resolved settings of one site; frozen so a build cannot drift mid-way."""
 
-    seeds_dir: Path = _setting(Path("seeds"), "Directory of article files (searched recursively).", _path, "--seeds")
-    out_dir: Path = _setting(Path("feeds"), "Output directory of the static build.", _path, "--out")
+    seeds_dir: Path = _setting(Path("seeds"), "Directory of article files (searched recursively).", _path, "--seeds",
+                               output=False)
+    out_dir: Path = _setting(Path("feeds"), "Output directory of the static build.", _path, "--out", output=False)
     site_url: str = _setting(
         "http://127.0.0.1:8000",
         "Absolute base URL of the site; feeds live under <site URL>/feeds/.",
         _site_url,
         "--site-url",
+        output=True,
     )
-    site_title: str = _setting("feedpub", "Site title, the first part of every feed title.", _text, "--site-title")
-    max_items: int = _setting(50, "Most entries in one feed (newest first).", _positive_int, "--max-items")
-    language: str = _setting("en", "Language of the feeds (RSS <language>, Atom xml:lang).", _text, "--language")
+    site_title: str = _setting("feedpub", "Site title, the first part of every feed title.", _text, "--site-title",
+                               output=True)
+    max_items: int = _setting(50, "Most entries in one feed (newest first).", _positive_int, "--max-items",
+                              output=True)
+    language: str = _setting("en", "Language of the feeds (RSS <language>, Atom xml:lang).", _text, "--language",
+                             output=True)
     max_age: int = _setting(
         300,
         "Seconds a reader or cache may keep a feed: HTTP Cache-Control max-age and RSS <ttl> (in minutes).",
         _non_negative_int,
         "--max-age",
+        output=True,  # RSS <ttl>
     )
     reload_interval: float = _setting(
         2.0,
@@ -124,30 +132,35 @@ class Settings:
         " reloads at once, without them it scans this often.",
         _positive_float,
         "--reload-interval",
+        output=False,
     )
     identity_cache_mb: int = _setting(
         64,
         "MiB of uncompressed feed bodies the server keeps per worker for clients without gzip;"
         " every output is held gzip-compressed and decompressed on demand beyond that.",
         _non_negative_int,
+        output=False,
     )
     max_file_bytes: int = _setting(
-        8 * 1024 * 1024, "Largest article file accepted, in bytes; larger files are refused.", _positive_int
+        8 * 1024 * 1024, "Largest article file accepted, in bytes; larger files are refused.", _positive_int,
+        output=False,  # it decides which articles there are, and each feed's fingerprint has its articles
     )
     cache_dir: Path = _setting(
         _default_cache_dir,
         "Directory of the parse cache (safe to delete; shared by every process).",
         _path,
         "--cache-dir",
+        output=False,
     )
-    cache: bool = _setting(True, "Use the parse cache (--no-cache parses every file).", _flag, "--cache/--no-cache")
+    cache: bool = _setting(True, "Use the parse cache (--no-cache parses every file).", _flag, "--cache/--no-cache",
+                           output=False)
     archives: bool = _setting(
         True, "Write RFC 5005 monthly archives of every topic and provider feed (RSS and Atom).", _flag,
-        "--archives/--no-archives",
+        "--archives/--no-archives", output=True,
     )
     websub_hub: str = _setting(
         "", "WebSub hub URL: advertised in every feed and pinged when a feed changes (empty: none).", _hub_url,
-        "--websub-hub",
+        "--websub-hub", output=True,
     )
 
     @property
@@ -203,6 +216,11 @@ def env_name(name: str) -> str:
 
 def setting_fields() -> Iterator[dataclasses.Field[Any]]:
     yield from dataclasses.fields(Settings)
+
+
+def output_fields() -> Iterator[dataclasses.Field[Any]]:
+    """The settings that change the bytes rendered from a corpus (declared ``output=True``)."""
+    return (spec for spec in setting_fields() if spec.metadata["output"])
 
 
 def _field(name: str) -> dataclasses.Field[Any]:

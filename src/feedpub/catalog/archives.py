@@ -13,7 +13,7 @@ import dataclasses
 from datetime import datetime
 
 from ..model import Article
-from .feeds import Feed, FeedKind, FeedSpec
+from .feeds import Feed, FeedKind, FeedSpec, trim
 
 HISTORY_NS = "http://purl.org/syndication/history/1.0"
 
@@ -43,10 +43,9 @@ def with_archives(feeds: tuple[Feed, ...], newest: datetime) -> tuple[tuple[Feed
         spec, paths = feed.spec, [archive_path(feed, month) for month in months]
         pages = []
         for index, month in enumerate(months):
-            entries = tuple(grouped[index])
             page = FeedSpec(spec.kind, spec.key, spec.name, spec.slug, paths[index], spec.logo, month)
-            pages.append(Feed(
-                page, entries, entries[0].published_at, entries,
+            pages.append(trim(
+                page, tuple(grouped[index]), None, newest,  # a month is never empty: newest is not used
                 prev_archive=paths[index - 1] if index else None,
                 next_archive=paths[index + 1] if index + 1 < len(months) else None,
                 current=spec.path,

@@ -57,6 +57,18 @@ class Feed:
     current: str | None = None  # for an archive page: the live feed's path
 
 
+def trim(spec: FeedSpec, members: tuple[Article, ...], limit: int | None, updated_if_empty: datetime, *,
+         prev_archive: str | None = None, next_archive: str | None = None, current: str | None = None) -> Feed:
+    """The feed of the newest ``limit`` of ``members`` (newest first; ``None``: all of them).
+
+    A feed is as recent as its newest entry; one without entries takes ``updated_if_empty``.
+    The live feeds, their archive pages and the server's filtered feeds are all made here.
+    """
+    entries = members[:limit]
+    updated = entries[0].published_at if entries else updated_if_empty
+    return Feed(spec, entries, updated, members, prev_archive, next_archive, current)
+
+
 def topic_slugs(topics: list[str] | tuple[str, ...]) -> tuple[dict[str, str], list[str]]:
     """Map each topic name to a unique slug, never a reserved one; return notes on collisions.
 
@@ -91,8 +103,7 @@ def plan(corpus: Corpus, max_items: int) -> tuple[tuple[Feed, ...], tuple[str, .
         by_provider[article.provider.domain].append(article)
 
     def feed(spec: FeedSpec, members: list[Article] | tuple[Article, ...]) -> Feed:
-        entries = tuple(members[:max_items])
-        return Feed(spec, entries, entries[0].published_at if entries else corpus.newest, tuple(members))
+        return trim(spec, tuple(members), max_items, corpus.newest)
 
     feeds = [feed(FeedSpec(FeedKind.ALL, "all", "All articles", "all", "all"), corpus.articles)]
     slugs, notes = topic_slugs(corpus.topics)

@@ -91,12 +91,13 @@ def _child(node: yaml.Node, step: str | int) -> yaml.Node | None:
 _HANDLER = YAMLHandler()
 
 
-def read_source(raw: bytes, max_bytes: int) -> Source:
-    """Decode, split and safely parse one file; raise :class:`SourceError` with a reason."""
+def read_source(raw: bytes) -> Source:
+    """Decode, split and safely parse one file; raise :class:`SourceError` with a reason.
+
+    The file size limit is not checked here: it bounds how much is read (see ``ingest.scan.read_file``).
+    """
     if not raw.strip():
         raise SourceError("empty file")
-    if len(raw) > max_bytes:
-        raise SourceError(f"file is {len(raw):,} bytes, over the limit of {max_bytes:,} (FEEDPUB_MAX_FILE_BYTES)")
     if b"\x00" in raw:
         raise SourceError("binary file (contains NUL bytes)", raw[: raw.index(b"\x00")].count(b"\n") + 1)
     try:

@@ -120,7 +120,10 @@ def display_path(root: Path, relpath: str) -> str:
 
 
 def read_file(root: Path, relpath: str, max_bytes: int) -> ParseResult:
-    """Read and parse one file; I/O errors become problems like any other."""
+    """Read and parse one file; I/O errors and a file over ``max_bytes`` become problems like any other.
+
+    The size limit is checked here, and only here, because it bounds what is read.
+    """
     display = display_path(root, relpath)
     try:
         with open(root / relpath, "rb") as handle:
@@ -131,4 +134,4 @@ def read_file(root: Path, relpath: str, max_bytes: int) -> ParseResult:
         size = os.path.getsize(root / relpath)
         message = f"file is {size:,} bytes, over the limit of {max_bytes:,} (FEEDPUB_MAX_FILE_BYTES)"
         return ParseResult(display, None, (Problem(display, None, "error", message),))
-    return parse_bytes(display, raw, max_bytes)
+    return parse_bytes(display, raw)

@@ -48,11 +48,11 @@ def content_digest(raw: bytes) -> str:
     return hashlib.blake2b(raw, digest_size=8).hexdigest()
 
 
-def parse_bytes(path: str, raw: bytes, max_bytes: int) -> ParseResult:
+def parse_bytes(path: str, raw: bytes) -> ParseResult:
     """Parse one file's bytes; never raises: whatever goes wrong is this file's error."""
     digest = content_digest(raw)
     try:
-        return _parse(path, raw, max_bytes, digest)
+        return _parse(path, raw, digest)
     except Exception as exc:  # noqa: BLE001 - a bug must cost one file, and its text may quote a value
         frame = traceback.extract_tb(exc.__traceback__)[-1]
         log.error("%s: unexpected %s at %s:%s (a bug in feedpub)", path, type(exc).__name__,
@@ -61,9 +61,9 @@ def parse_bytes(path: str, raw: bytes, max_bytes: int) -> ParseResult:
         return ParseResult(path, None, (Problem(path, None, "error", message),), digest)
 
 
-def _parse(path: str, raw: bytes, max_bytes: int, digest: str) -> ParseResult:
+def _parse(path: str, raw: bytes, digest: str) -> ParseResult:
     try:
-        source = read_source(raw, max_bytes)
+        source = read_source(raw)
     except SourceError as exc:
         return ParseResult(path, None, (Problem(path, exc.line, "error", exc.message),), digest)
     ctx = Context(path, source)

@@ -23,7 +23,7 @@ from .. import __version__
 from ..catalog.archives import with_archives
 from ..catalog.feeds import Feed, FeedSpec, plan
 from ..model import Article, Corpus, without
-from ..settings import Settings
+from ..settings import Settings, output_fields
 from .common import SiteContext, page_path
 from .entry_content import entry_html
 from .feed_index import render_index, render_opml
@@ -195,9 +195,8 @@ _URL, _SOURCE_DIGEST = attrgetter("url"), attrgetter("digest")
 
 
 def rendering_key(settings: Settings) -> bytes:
-    """What every feed's bytes depend on besides its own entries."""
-    return repr((__version__, settings.site_url, settings.site_title, settings.max_items, settings.language,
-                 settings.max_age, settings.websub_hub, settings.archives)).encode()
+    """What every feed's bytes depend on besides its own entries: the version and every output setting."""
+    return repr((__version__, *((spec.name, getattr(settings, spec.name)) for spec in output_fields()))).encode()
 
 
 def _keep_all(name: str, output: Output) -> Output:

@@ -17,11 +17,13 @@ from .state import FeedState
 EXTENSION = "feedpub"
 
 
-def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+def create_app(config: Mapping[str, Any] | None = None, settings: Settings | None = None) -> Flask:
     """Build the app: defaults, then ``FEEDPUB_*`` environment, then ``config``.
 
     ``config`` takes setting names (``seeds_dir``, ``SEEDS_DIR`` or
     ``FEEDPUB_SEEDS_DIR``); any other key goes to ``app.config`` as usual.
+    ``settings`` already loaded (by ``feedpub serve``) are used as they are, and
+    their loader has given the start-up warnings: ``config`` may then name no setting.
     """
     app = Flask(__name__, static_folder=None)
     app.url_map.merge_slashes = False  # '//' is a 404 like any unknown path, never a redirect
@@ -33,10 +35,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             overrides[name] = value
         else:
             app.config[key] = value
-    settings = Settings.load(overrides)
     if not logging.getLogger("feedpub").handlers and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    warn_if_slow_yaml()
+    if settings is None:
+        settings = Settings.load(overrides)
+        warn_if_slow_yaml()
+    elif overrides:
+        raise TypeError(f"create_app: settings given twice ({', '.join(sorted(overrides))} in config)")
     state = FeedState(settings)
     app.extensions[EXTENSION] = state
     app.register_blueprint(bp)

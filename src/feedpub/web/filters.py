@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..catalog.feeds import Feed
+from ..catalog.feeds import Feed, trim
 from ..model import Kind
 
 MAX_QUALITY = 1_000_000
@@ -31,14 +31,14 @@ class Filters:
         return self != Filters()
 
     def apply(self, feed: Feed, max_items: int) -> Feed:
+        """``feed`` filtered, then trimmed to the limit (at most ``max_items``: see :func:`parse_filters`)."""
         members = feed.members or feed.entries
         if self.kind is not None:
             members = tuple(a for a in members if a.kind is self.kind)
         if self.min_quality is not None:
             floor = self.min_quality
             members = tuple(a for a in members if a.quality is not None and a.quality >= floor)
-        entries = members[: min(self.limit or max_items, max_items)]
-        return Feed(feed.spec, entries, entries[0].published_at if entries else feed.updated, members)
+        return trim(feed.spec, members, self.limit or max_items, feed.updated)
 
 
 def _whole_number(name: str, raw: str, low: int, high: int) -> int:
