@@ -93,11 +93,13 @@ class Decoder:
             raise TypeError("expected text")
         if type(published_at) is not int:
             raise TypeError("expected a timestamp")
-        return Article(  # positionally, in field order: keywords cost a measurable share at 100,000 calls
-            path, url, title, EPOCH + published_at * MICROSECOND, self._provider(provider), published is True,
-            excerpt, _KINDS[kind], tuple(map(sys.intern, topics)),  # intern() refuses anything but text
-            tuple(map(image_from, images)) if images else (), featured, Coverage(related) if related else NO_COVERAGE,
-            original_url, quality if quality is None or type(quality) is int else None, digest,
+        return Article(
+            path=path, url=url, title=title, published_at=EPOCH + published_at * MICROSECOND,
+            provider=self._provider(provider), published=published is True, excerpt=excerpt, kind=_KINDS[kind],
+            topics=tuple(map(sys.intern, topics)),  # intern() refuses anything but text
+            images=tuple(map(image_from, images)) if images else (), featured_html=featured,
+            related=Coverage(related) if related else NO_COVERAGE, original_url=original_url,
+            quality=quality if quality is None or type(quality) is int else None, digest=digest,
         )
 
     def _provider(self, fields: list[Any]) -> Provider:
