@@ -88,9 +88,6 @@ class Site:
     archives: tuple[Feed, ...] = field(default=(), compare=False)
     deferred: Mapping[str, tuple[Feed, Format]] = field(default_factory=dict, compare=False)
 
-    def get(self, path: str) -> Output | None:
-        return self.outputs.get(path)
-
     def bodies(self, feed: Feed, fingerprint: str, formats: Sequence[Format]) -> dict[str, bytes | None] | None:
         """This site as the next render's memo (see :class:`Memo`)."""
         spec = feed.spec
