@@ -119,13 +119,10 @@ NO_COVERAGE = Coverage()
 @functools.lru_cache(maxsize=1024)
 def _unpack(packed: bytes) -> tuple[Related, ...]:
     # A feed's formats are rendered one after another from the same entries: unpack each once.
-    items = decode_json(packed.decode("utf-8"))
+    items = json.loads(packed.decode("utf-8"))
     if type(items) is not list:
         raise TypeError("expected a list")
     return tuple([related_from_fields(fields) for fields in items])
-
-
-decode_json = json.JSONDecoder().decode  # on text: skips json.loads' encoding detection
 
 
 # The packed forms of times, images and providers, shared by Coverage and the parse cache's codec.

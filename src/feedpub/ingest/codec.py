@@ -18,8 +18,8 @@ import zlib
 from typing import Any
 
 from ..model import (
-    EPOCH, MICROSECOND, NO_COVERAGE, Article, Coverage, Kind, Problem, Provider, decode_json, image_fields, image_from,
-    micros, provider_fields,
+    EPOCH, MICROSECOND, NO_COVERAGE, Article, Coverage, Kind, Problem, Provider, image_fields, image_from, micros,
+    provider_fields,
 )
 from .validate import ParseResult
 
@@ -67,7 +67,7 @@ class Decoder:
             if end < 0:
                 raise ValueError("no separator")
             related = blob[end + 1:]
-            problems, digest, fields = decode_json(blob[_CHECKSUM:end].decode("utf-8"))
+            problems, digest, fields = json.loads(blob[_CHECKSUM:end].decode("utf-8"))
             if related and fields is None:
                 raise ValueError("related items without an article")
             result = ParseResult(
