@@ -82,8 +82,7 @@ class Decoder:
             raise CodecError("unreadable cached result: bad header")
         return result
 
-    # The method below runs once per article of a whole corpus on every start:
-    # checks are inlined rather than called.
+    # Runs for every cached article of every start (warm load, benchmarks/RESULTS.md): checks inlined, not called.
 
     def _article(self, path: str, fields: list[Any], digest: str, related: bytes) -> Article:
         (url, title, published_at, provider, published, excerpt, kind, topics, images, featured,
