@@ -13,14 +13,14 @@ import pytest
 
 from feedpub.render.entry_content import entry_html
 from feedpub.ingest.codec import CodecError, Decoder, encode
-from feedpub.ingest.scan import discover, read_file
+from feedpub.ingest.scan import read_file, scan
 from feedpub.model import Coverage, Related
 
 from .conftest import SEEDS
 
 
 def _results(root: Path) -> list:
-    return [read_file(root, rel, 8 << 20) for rel in discover(root)]
+    return [read_file(root, rel, 8 << 20) for rel in sorted(scan(root))]
 
 
 @pytest.mark.parametrize("which", ["seeds", "corpus_dir", "generated_dir"])

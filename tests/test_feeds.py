@@ -92,7 +92,7 @@ def render(root: Path, **settings: Any) -> Site:
 
 
 def body(site: Site, name: str) -> bytes:
-    output = site.get(name)
+    output = site.outputs.get(name)
     assert output is not None, f"{name} is not an output"
     return output.body
 

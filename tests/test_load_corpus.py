@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from feedpub.ingest.loader import load
-from feedpub.ingest.scan import discover
+from feedpub.ingest.scan import scan
 from feedpub.ingest.validate import parse_bytes
 from feedpub.model import Corpus, Problem
 
@@ -236,7 +236,7 @@ def test_hidden_files_and_other_suffixes_are_ignored_subdirectories_searched(wri
     for index, name in enumerate(counted + ignored):
         write_article(name, front(title=name, webUrl=f"https://example.com/{index}"))
     root = write_article.root  # type: ignore[attr-defined]
-    assert discover(root) == sorted(counted)
+    assert sorted(scan(root)) == sorted(counted)
     corpus = load_dir(root)
     assert corpus.files == len(counted)
     assert sorted(a.title for a in corpus.articles) == sorted(counted)

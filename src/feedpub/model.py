@@ -10,11 +10,11 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import FrozenInstanceError, dataclass, field, replace
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from enum import Enum
-from typing import Any, Literal, overload
+from typing import Any, Literal
 
 log = logging.getLogger(__name__)
 
@@ -69,27 +69,22 @@ class Related:
     provider: Provider | None
 
 
-class Coverage(Sequence[Related]):
-    """An article's related items, held packed and unpacked only when an entry is rendered.
+@dataclass(frozen=True, slots=True, eq=False)
+class Coverage:
+    """An article's related items, held packed (UTF-8 JSON) and unpacked only when an entry is rendered.
 
-    As objects they were two thirds of an article's memory (about 2.5 of 3.9 KiB
-    at 100,000 articles); packed as UTF-8 JSON they take half that, and a start
-    from the parse cache no longer builds ~600,000 objects per 100,000 articles.
-    Compares equal to another Coverage or a tuple holding the same items.
+    Packed, they take half the memory of objects (memory per worker, benchmarks/RESULTS.md).
+    Compares equal to another Coverage or to a tuple holding the same items.
     """
 
-    __slots__ = ("packed",)
-    packed: bytes
-
-    def __init__(self, packed: bytes = b"") -> None:
-        object.__setattr__(self, "packed", packed)
+    packed: bytes = b""
 
     @classmethod
     def of(cls, items: Iterable[Related]) -> Coverage:
         rows = [[r.title, r.url, micros(r.published_at), provider_fields(r.provider)] for r in items]
         return cls(json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode("utf-8")) if rows else NO_COVERAGE
 
-    def _items(self) -> tuple[Related, ...]:
+    def items(self) -> tuple[Related, ...]:
         if not self.packed:
             return ()
         try:
@@ -99,42 +94,23 @@ class Coverage(Sequence[Related]):
             return ()
 
     def __iter__(self) -> Iterator[Related]:
-        return iter(self._items())
+        return iter(self.items())
 
     def __len__(self) -> int:
-        return len(self._items())
+        return len(self.items())
 
-    def __bool__(self) -> bool:
-        return bool(self.packed) and bool(self._items())  # unpacked once: an entry iterates next
-
-    @overload
-    def __getitem__(self, index: int) -> Related: ...
-    @overload
-    def __getitem__(self, index: slice) -> tuple[Related, ...]: ...
-    def __getitem__(self, index: int | slice) -> Related | tuple[Related, ...]:
-        return self._items()[index]
+    def __getitem__(self, index: int) -> Related:
+        return self.items()[index]
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Coverage):
             return self.packed == other.packed
         if isinstance(other, tuple):
-            return self._items() == other
+            return self.items() == other
         return NotImplemented
 
     def __hash__(self) -> int:
         return hash(self.packed)
-
-    def __repr__(self) -> str:
-        return f"Coverage({list(self._items())!r})"
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
-
-    def __reduce__(self) -> tuple[type[Coverage], tuple[bytes]]:
-        return Coverage, (self.packed,)  # pickle and copy through __init__, as assignment is refused
 
 
 NO_COVERAGE = Coverage()
@@ -143,13 +119,10 @@ NO_COVERAGE = Coverage()
 @functools.lru_cache(maxsize=1024)
 def _unpack(packed: bytes) -> tuple[Related, ...]:
     # A feed's formats are rendered one after another from the same entries: unpack each once.
-    items = decode_json(packed.decode("utf-8"))
+    items = json.loads(packed.decode("utf-8"))
     if type(items) is not list:
         raise TypeError("expected a list")
     return tuple([related_from_fields(fields) for fields in items])
-
-
-decode_json = json.JSONDecoder().decode  # on text: skips json.loads' encoding detection
 
 
 # The packed forms of times, images and providers, shared by Coverage and the parse cache's codec.

@@ -199,9 +199,6 @@ class Settings:
             values[name] = raw
         return cls(**values)
 
-    def replace(self, **changes: Any) -> Settings:
-        return dataclasses.replace(self, **changes)
-
 
 def _parse(name: str, parse: Callable[[str], Any], raw: str, source: str) -> Any:
     try:

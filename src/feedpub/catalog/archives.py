@@ -15,8 +15,6 @@ from datetime import datetime
 from ..model import Article
 from .feeds import Feed, FeedKind, FeedSpec, trim
 
-HISTORY_NS = "http://purl.org/syndication/history/1.0"
-
 
 def month_name(year: int, month: int) -> str:
     """``YYYY-MM``, as ``strftime("%Y-%m")`` writes it."""

@@ -18,8 +18,8 @@ import zlib
 from typing import Any
 
 from ..model import (
-    EPOCH, MICROSECOND, NO_COVERAGE, Article, Coverage, Kind, Problem, Provider, decode_json, image_fields, image_from,
-    micros, provider_fields,
+    EPOCH, MICROSECOND, NO_COVERAGE, Article, Coverage, Kind, Problem, Provider, image_fields, image_from, micros,
+    provider_fields,
 )
 from .validate import ParseResult
 
@@ -67,7 +67,7 @@ class Decoder:
             if end < 0:
                 raise ValueError("no separator")
             related = blob[end + 1:]
-            problems, digest, fields = decode_json(blob[_CHECKSUM:end].decode("utf-8"))
+            problems, digest, fields = json.loads(blob[_CHECKSUM:end].decode("utf-8"))
             if related and fields is None:
                 raise ValueError("related items without an article")
             result = ParseResult(
@@ -82,8 +82,7 @@ class Decoder:
             raise CodecError("unreadable cached result: bad header")
         return result
 
-    # The method below runs once per article of a whole corpus on every start:
-    # checks are inlined rather than called.
+    # Runs for every cached article of every start (warm load, benchmarks/RESULTS.md): checks inlined, not called.
 
     def _article(self, path: str, fields: list[Any], digest: str, related: bytes) -> Article:
         (url, title, published_at, provider, published, excerpt, kind, topics, images, featured,
@@ -93,11 +92,13 @@ class Decoder:
             raise TypeError("expected text")
         if type(published_at) is not int:
             raise TypeError("expected a timestamp")
-        return Article(  # positionally, in field order: keywords cost a measurable share at 100,000 calls
-            path, url, title, EPOCH + published_at * MICROSECOND, self._provider(provider), published is True,
-            excerpt, _KINDS[kind], tuple(map(sys.intern, topics)),  # intern() refuses anything but text
-            tuple(map(image_from, images)) if images else (), featured, Coverage(related) if related else NO_COVERAGE,
-            original_url, quality if quality is None or type(quality) is int else None, digest,
+        return Article(
+            path=path, url=url, title=title, published_at=EPOCH + published_at * MICROSECOND,
+            provider=self._provider(provider), published=published is True, excerpt=excerpt, kind=_KINDS[kind],
+            topics=tuple(map(sys.intern, topics)),  # intern() refuses anything but text
+            images=tuple(map(image_from, images)) if images else (), featured_html=featured,
+            related=Coverage(related) if related else NO_COVERAGE, original_url=original_url,
+            quality=quality if quality is None or type(quality) is int else None, digest=digest,
         )
 
     def _provider(self, fields: list[Any]) -> Provider:

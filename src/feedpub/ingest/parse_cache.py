@@ -128,13 +128,13 @@ class ParseCache:
             return
         self.rebuilt = True
 
-    def rows(self, paths: Collection[bytes] | None = None) -> Iterator[Row]:
-        """The cached rows of ``paths`` (all rows when None); a damaged file yields no more, never fails the load.
+    def rows(self, paths: Collection[bytes]) -> Iterator[Row]:
+        """The cached rows of ``paths`` (and maybe others); a damaged file yields no more, never fails the load.
 
         A few paths (a reload after an edit) are looked up by key; many (a start) are read in one pass.
         """
         try:
-            if paths is None or len(paths) > LOOKUP_LIMIT:
+            if len(paths) > LOOKUP_LIMIT:
                 yield from self._db.execute("SELECT path, size, mtime_ns, digest, result FROM results")
                 return
             wanted = list(paths)

@@ -19,11 +19,6 @@ from .validate import ParseResult, parse_bytes
 SUFFIXES = frozenset({".md", ".markdown", ".txt"})
 
 
-def discover(root: Path) -> list[str]:
-    """Article files under ``root`` as sorted relative POSIX paths; hidden names and links out are skipped."""
-    return sorted(scan(root))
-
-
 def scan(root: Path) -> dict[str, tuple[int, int]]:
     """Each article file under ``root`` with its (size, mtime_ns), from one pass of ``os.scandir``.
 

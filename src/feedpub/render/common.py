@@ -36,11 +36,8 @@ class SiteContext:
     def feed_url(self, path: str, suffix: str) -> str:
         return f"{self.settings.feeds_url}{path}{suffix}"
 
-    def home_url(self, feed: Feed) -> str:
-        """The feed's web page: its readable preview."""
-        return self.page_url(feed)
-
     def page_url(self, feed: Feed) -> str:
+        """The feed's web page: its readable preview."""
         return f"{self.settings.feeds_url}{page_path(feed.spec)}"
 
     def front_url(self) -> str:

@@ -60,6 +60,6 @@ def render_opml(feeds: Sequence[Feed], ctx: SiteContext, formats: FeedFormats, u
             text=feed.spec.name,
             title=ctx.title(feed),
             xmlUrl=ctx.feed_url(feed.spec.path, suffix),
-            htmlUrl=ctx.home_url(feed),
+            htmlUrl=ctx.page_url(feed),
         )
     return etree.tostring(opml, pretty_print=True, xml_declaration=True, encoding="UTF-8")

@@ -30,7 +30,7 @@ def render_json(feed: Feed, ctx: SiteContext, suffix: str, mimetype: str) -> byt
     document: dict[str, Any] = {
         "version": VERSION,
         "title": ctx.title(feed),
-        "home_page_url": ctx.home_url(feed),
+        "home_page_url": ctx.page_url(feed),
         "feed_url": ctx.feed_url(feed.spec.path, suffix),
         "description": ctx.description(feed),
         "language": settings.language,

@@ -39,7 +39,7 @@ def _generator(feed: Feed, ctx: SiteContext, suffix: str, mimetype: str) -> Feed
     fg.id(self_url)
     # RSS uses the last link added as the channel <link>: self first, alternate last.
     fg.link(href=self_url, rel="self", type=mimetype.split(";")[0], replace=True)
-    fg.link(href=ctx.home_url(feed), rel="alternate", type="text/html")
+    fg.link(href=ctx.page_url(feed), rel="alternate", type="text/html")
     fg.links.links(ctx.extra_links(feed, suffix))
     return fg
 
@@ -59,7 +59,7 @@ def _build(feed: Feed, ctx: SiteContext) -> FeedGenerator:
     fg.generator("feedpub", version=__version__, uri=GENERATOR_URI)
     fg.updated(feed.updated)
     fg.ttl(settings.ttl_minutes)
-    _logo(fg, feed.spec.logo, ctx, ctx.home_url(feed))
+    _logo(fg, feed.spec.logo, ctx, ctx.page_url(feed))
     for article in feed.entries:
         _entry(fg.add_entry(order="append"), article, ctx)
     return fg

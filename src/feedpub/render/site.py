@@ -88,9 +88,6 @@ class Site:
     archives: tuple[Feed, ...] = field(default=(), compare=False)
     deferred: Mapping[str, tuple[Feed, Format]] = field(default_factory=dict, compare=False)
 
-    def get(self, path: str) -> Output | None:
-        return self.outputs.get(path)
-
     def bodies(self, feed: Feed, fingerprint: str, formats: Sequence[Format]) -> dict[str, bytes | None] | None:
         """This site as the next render's memo (see :class:`Memo`)."""
         spec = feed.spec
@@ -127,10 +124,10 @@ def site_context(settings: Settings, html_cache_size: int | None = None) -> Site
     """A context whose entry HTML is made once per article.
 
     With ``html_cache_size`` only that many recent articles' HTML is kept (least
-    recently used first out): the server renders each article's entry in about
-    one feed (four formats), and keeping every one would hold some 3 KiB per
-    article at the peak of a start. The static build keeps them all: its
-    archive pages use each article again in every topic and provider.
+    recently used first out): the server renders most entries for about one feed,
+    so keeping them all would only raise its peak memory (memory per worker,
+    benchmarks/RESULTS.md). The static build keeps them all: its archive pages
+    use each article again in every topic and provider.
     """
     html_cache: OrderedDict[str, str] = OrderedDict()
 
@@ -176,8 +173,8 @@ class Memo(Protocol):
 def fingerprint(feed: Feed, rendering: bytes) -> str:
     """Everything a feed's bytes depend on: ``rendering`` (:func:`rendering_key`), identity, date, entry sources.
 
-    This runs for every feed and archive page of every build (30,000 at 100,000
-    articles), so it joins plain fields rather than formatting or repr-ing objects.
+    It runs for every feed and archive page of every build ("nothing changed" in benchmarks/RESULTS.md),
+    so it joins plain fields rather than formatting whole objects.
     """
     digest = hashlib.blake2b(rendering, digest_size=16)
     spec = feed.spec

@@ -1,7 +1,7 @@
 """How a worker holds its outputs: gzip-compressed, with a bounded cache of plain bodies.
 
 Feed readers ask for gzip, so each output is compressed once per change and
-kept only in that form (about a sixth of its size). Clients that want the
+kept only in that form (a fraction of its size). Clients that want the
 plain bytes get them from a small least-recently-used cache, decompressed on
 a miss; the hot feeds stay there. Memory per worker is then the corpus, the
 compressed outputs and a fixed budget, instead of every body twice over.

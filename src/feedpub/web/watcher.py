@@ -52,8 +52,8 @@ def start(state: FeedState) -> threading.Thread:
 def _watch(state: FeedState, events: _Changed, observer: BaseObserver | None) -> None:
     """Reload as soon as the file system reports a change, and scan fully now and then anyway.
 
-    A full scan stats every file and holds the GIL for about 0.5 s per 100,000
-    articles, so it is not done on every tick; inotify events (through
+    A full scan stats every file and holds the GIL meanwhile (reload rows of
+    benchmarks/RESULTS.md), so it is not done on every tick; inotify events (through
     watchdog) name the files worth a look, and a reload stats only those.
     Without events (no inotify, NFS, or the seeds directory gone), the
     watcher falls back to a full scan every tick.
