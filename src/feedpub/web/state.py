@@ -18,6 +18,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from ..after_fork import renew_after_fork
 from ..first_published import Claim, PublishedTimes
 from ..ingest.loader import CorpusLoader, SeedsUnavailable, where
 from ..model import printable
@@ -68,8 +69,7 @@ class FeedState:
         self._retry_delay = RETRY_FIRST
         self._lock = threading.Lock()
         self._starting = threading.Lock()
-        # A lock held by another thread at fork time would stay held forever in the child.
-        os.register_at_fork(after_in_child=self._after_fork)
+        renew_after_fork(self)  # a forked child gets fresh locks and no watcher
         self._watcher: threading.Thread | None = None
         self._watcher_pid: int | None = None
         self.publisher = _publisher(settings)
@@ -185,7 +185,7 @@ class FeedState:
         failing = self.failed is not None or (problems and problems[0].severity == "error")
         return ("degraded" if failing else "ok"), details
 
-    def _after_fork(self) -> None:
+    def after_fork(self) -> None:
         self._lock = threading.Lock()
         self._starting = threading.Lock()
         self._watcher = None
