@@ -26,11 +26,12 @@ from ..render.site import Output, Site, render_site
 from ..settings import Settings
 from ..websub import Publisher, open_ledger
 from . import watcher
-from .store import PlainBodies, Prepared, prepare, redate
+from .store import OnDemand, PlainBodies, Prepared, prepare, redate
 from .watcher import FULL_SCAN_EVERY
 
 log = logging.getLogger("feedpub.server")
 ENTRY_HTML_CACHE = 4096  # articles whose entry HTML a render keeps: the newest ones recur across feeds
+ON_DEMAND_SIZE = 256  # archive pages and filtered feeds a snapshot keeps
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,8 @@ class Snapshot:
     prepared: dict[str, Prepared]
     loaded_at: datetime
     read_at: datetime  # when its files were read: dates its new outputs (see FeedState.dated)
-    filtered: dict[tuple[str, object], Prepared] = field(default_factory=dict)  # made on demand, per query
+    # Archive pages and filtered feeds of this version, made when first asked for.
+    on_demand: OnDemand = field(default_factory=lambda: OnDemand(ON_DEMAND_SIZE), compare=False)
 
 
 def _publisher(settings: Settings) -> Publisher | None:
