@@ -448,7 +448,8 @@ def probe_build(args: argparse.Namespace) -> dict[str, Any]:
             "written": report.written, "unchanged": report.unchanged, "files": corpus.files,
             "articles": len(corpus.articles), "rejected": corpus.rejected, "problems": len(corpus.problems),
             "feeds": len(site.feeds), "archives": len(getattr(site, "archives", ())), "outputs": len(site.outputs),
-            "by_kind": _by_kind({n: len(o.body) for n, o in site.outputs.items()}), "bytes": sum(len(o.body) for o in site.outputs.values()),
+            "by_kind": _by_kind({n: len(o.body or b"") for n, o in site.outputs.items()}),
+            "bytes": sum(len(o.body or b"") for o in site.outputs.values()),
             "newest": {"path": newest.path, "url": newest.url}, "archives_setting": settings.archives,
             "since_process_start": time.perf_counter() - _T_START}
 

@@ -36,6 +36,11 @@ ON_DEMAND_SIZE = 256  # archive pages and filtered feeds a snapshot keeps
 
 @dataclass(frozen=True)
 class Snapshot:
+    """One version of the site as served: what was rendered, and each output's bytes, compressed.
+
+    ``site`` holds no bytes (each output's body is None): they are in ``prepared``.
+    """
+
     site: Site
     prepared: dict[str, Prepared]
     loaded_at: datetime
@@ -89,7 +94,7 @@ class FeedState:
 
         def store(name: str, output: Output) -> Output:
             fresh[name] = prepare(output)
-            return Output(b"", output.mimetype, output.last_modified, kept=True)  # held compressed, not plain
+            return Output(None, output.mimetype, output.last_modified)  # held compressed, not plain
 
         site = render_site(corpus, self.settings, previous.site if previous else None,
                            render_archives=False, store=store, html_cache_size=ENTRY_HTML_CACHE)

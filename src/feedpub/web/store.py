@@ -45,9 +45,12 @@ class Prepared:
 
 
 def prepare(output: Output) -> Prepared:
-    compressed = gzip.compress(output.body, compresslevel=9, mtime=0)
-    etag = body_version(output.body)
-    return Prepared(output.mimetype, output.last_modified, etag, compressed, len(output.body),
+    body = output.body
+    if body is None:
+        raise ValueError("an output without its bytes cannot be prepared")
+    compressed = gzip.compress(body, compresslevel=9, mtime=0)
+    etag = body_version(body)
+    return Prepared(output.mimetype, output.last_modified, etag, compressed, len(body),
                     *_headers(output.mimetype, etag, output.last_modified))
 
 
