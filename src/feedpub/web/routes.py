@@ -103,7 +103,7 @@ def _deferred(snapshot: Snapshot, name: str, current: FeedState) -> Prepared | N
 
 def _filtered(snapshot: Snapshot, name: str, found: tuple[Feed, Format], filters: Filters,
               current: FeedState) -> Prepared:
-    """A filtered feed, rendered once per snapshot and query (kept while asked for, see :class:`~feedpub.web.store.OnDemand`)."""
+    """A filtered feed, rendered once per snapshot and query (kept in :class:`~feedpub.web.store.OnDemand`)."""
     feed, fmt = found
 
     def make() -> Prepared:
