@@ -81,7 +81,8 @@ def _loader(args: argparse.Namespace, keep_last_good: bool = False) -> Any:
 
     settings = _settings(args)
     cache = Path(args.cache_dir) if args.cache_dir else None
-    return CorpusLoader(Path(args.seeds), settings.max_file_bytes, keep_last_good=keep_last_good, cache_dir=cache)
+    return CorpusLoader(Path(args.seeds), settings.max_file_bytes, keep_last_good=keep_last_good, cache_dir=cache,
+                        pause_gc=not keep_last_good)  # as the CLI loads, or as the server does
 
 
 # ---------------------------------------------------------------------------------------------- probes
@@ -424,7 +425,8 @@ def probe_build(args: argparse.Namespace) -> dict[str, Any]:
     settings = _settings(args, out_dir=Path(args.out))
     stages: dict[str, float] = {}
     t0 = time.perf_counter()
-    loader = loader_mod.CorpusLoader(settings.seeds_dir, settings.max_file_bytes, cache_dir=settings.cache_dir)
+    loader = loader_mod.CorpusLoader(settings.seeds_dir, settings.max_file_bytes, cache_dir=settings.cache_dir,
+                                     pause_gc=True)
     corpus = loader.load()
     loader.close()
     stages["load"] = time.perf_counter() - t0
@@ -446,7 +448,8 @@ def probe_build(args: argparse.Namespace) -> dict[str, Any]:
             "written": report.written, "unchanged": report.unchanged, "files": corpus.files,
             "articles": len(corpus.articles), "rejected": corpus.rejected, "problems": len(corpus.problems),
             "feeds": len(site.feeds), "archives": len(getattr(site, "archives", ())), "outputs": len(site.outputs),
-            "by_kind": _by_kind({n: len(o.body) for n, o in site.outputs.items()}), "bytes": sum(len(o.body) for o in site.outputs.values()),
+            "by_kind": _by_kind({n: len(o.body or b"") for n, o in site.outputs.items()}),
+            "bytes": sum(len(o.body or b"") for o in site.outputs.values()),
             "newest": {"path": newest.path, "url": newest.url}, "archives_setting": settings.archives,
             "since_process_start": time.perf_counter() - _T_START}
 

@@ -58,7 +58,7 @@ def _settings(options: dict[str, Any]) -> Settings:
 
 def _load(settings: Settings) -> Corpus:
     loader = CorpusLoader(settings.seeds_dir, settings.max_file_bytes,
-                          cache_dir=settings.cache_dir if settings.cache else None)
+                          cache_dir=settings.cache_dir if settings.cache else None, pause_gc=True)
     try:
         with _Progress("Loading articles") as progress:
             return loader.load(progress)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from . import shared_db
+from .after_fork import renew_after_fork
 from .model import EPOCH, MICROSECOND
 
 log = logging.getLogger(__name__)
@@ -92,10 +93,9 @@ class PublishedTimes:
         self._db: sqlite3.Connection | None = None
         self._pid = -1
         self._local: dict[str, Dated] | None = None  # only once the shared table failed
-        # A lock held by another thread at fork time would stay held forever in the child.
-        os.register_at_fork(after_in_child=self._after_fork)
+        renew_after_fork(self)
 
-    def _after_fork(self) -> None:
+    def after_fork(self) -> None:
         self._lock = threading.Lock()
 
     def claim(self, claims: Sequence[Claim], seen: datetime, now: datetime | None = None) -> list[datetime]:

@@ -114,8 +114,9 @@ def _write_site(site: Site, out_dir: Path, now: datetime) -> BuildReport:
     _remove_leftovers(root, everywhere="feeds" not in manifest)
     inside = _Resolver(root)
     targets = {name: inside(name) for name in site.outputs}
-    changed = [name for name, output in site.outputs.items()
-               if not output.kept and not _same_bytes(targets[name], output.body)]
+    # Outputs without bytes were checked by the memo: on disk with the right bytes and mtime.
+    made = {name: output.body for name, output in site.outputs.items() if output.body is not None}
+    changed = [name for name, body in made.items() if not _same_bytes(targets[name], body)]
     dates = _dates(site, targets, _published(manifest), set(changed), now)
     stale = sorted(previous - set(site.outputs))
     if changed or stale:
@@ -123,10 +124,8 @@ def _write_site(site: Site, out_dir: Path, now: datetime) -> BuildReport:
         # fingerprints: a build killed half-way is finished by the next one.
         _write_manifest(out_dir, sorted(previous | set(site.outputs)), dates)
     for name in changed:
-        _atomic_write(Path(targets[name]), site.outputs[name].body, _mtime_ns(dates[name].time))
-    for name, output in site.outputs.items():
-        if output.kept:
-            continue  # checked by the memo: on disk with the right bytes and mtime
+        _atomic_write(Path(targets[name]), made[name], _mtime_ns(dates[name].time))
+    for name in made:
         mtime = _mtime_ns(dates[name].time)
         if os.stat(targets[name]).st_mtime_ns != mtime:
             os.utime(targets[name], ns=(mtime, mtime))
@@ -147,7 +146,7 @@ def _dates(site: Site, targets: Mapping[str, str], published: Mapping[str, Dated
     dates = {}
     for name, output in site.outputs.items():
         before = published.get(name)
-        if output.kept:  # the memo found it on disk with this record's time
+        if output.body is None:  # the memo found it on disk with this record's time
             assert before is not None
             dates[name] = before
             continue

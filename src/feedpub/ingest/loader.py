@@ -3,8 +3,8 @@
 A file is parsed only when nothing already knows it: the loader's own memory
 (between server reloads), then the persistent cache (between runs, checked by
 size and mtime, then by content hash), and only then the parser, on a process
-pool when there are many files. The GC is paused during the bulk load and the
-result frozen, so a large corpus is not scanned again and again.
+pool when there are many files. A one-shot load (the CLI) can pause the GC
+and freeze the result (``pause_gc``), so a large corpus is not scanned again and again.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sqlite3
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from multiprocessing import get_all_start_methods, get_context
 from multiprocessing.context import BaseContext
 from pathlib import Path
@@ -50,17 +50,20 @@ class CorpusLoader:
     """Loads one seeds directory again and again, parsing only what changed.
 
     With ``keep_last_good`` (the server), a file that turns bad, say one caught
-    half-written, keeps its last good article until it is fixed.
+    half-written, keeps its last good article until it is fixed. ``pause_gc`` is
+    for a process that loads once and exits (see :func:`_bulk`), never for the
+    server: its reloads run while requests are served.
     """
 
     def __init__(self, root: Path, max_bytes: int, *, keep_last_good: bool = False, cache_dir: Path | None = None,
-                 workers: int | None = None) -> None:
+                 workers: int | None = None, pause_gc: bool = False) -> None:
         self.root = root
         self._real_root = os.fsencode(os.path.realpath(root))
         self.max_bytes = max_bytes
         self.keep_last_good = keep_last_good
         self.cache_dir = cache_dir
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
+        self.pause_gc = pause_gc
         self.parsed = 0
         self.from_cache = 0
         self._results: dict[str, tuple[Stamp, ParseResult]] = {}
@@ -94,7 +97,7 @@ class CorpusLoader:
             stamps = self.scan()
         self.parsed = self.from_cache = 0
         self._hits = []
-        with _bulk():
+        with _bulk() if self.pause_gc else nullcontext():
             fresh = {rel: known for rel, known in self._results.items() if stamps.get(rel) == known[0]}
             missing = [rel for rel in stamps if rel not in fresh]
             total = len(stamps)
@@ -267,7 +270,12 @@ def _context() -> BaseContext:
 
 @contextmanager
 def _bulk() -> Iterator[None]:
-    """No collections while thousands of immutable objects are made; freeze them afterwards."""
+    """No collections while thousands of immutable objects are made; freeze them afterwards.
+
+    Frozen objects are never collected: right for a command that exits after one
+    load, wrong for a server whose every reload would leave its garbage frozen
+    (and would stop the GC of all its request threads meanwhile).
+    """
     enabled = gc.isenabled()
     gc.disable()
     try:

@@ -67,16 +67,19 @@ class Output:
     and when its current bytes were first published (see :mod:`feedpub.first_published`).
     """
 
-    body: bytes
+    body: bytes | None  # None: held elsewhere, unchanged (on disk from an earlier build, or compressed by the server)
     mimetype: str
     last_modified: datetime
-    # The bytes are held elsewhere and not here: on disk from an earlier build, or compressed by the server.
-    kept: bool = field(default=False, compare=False)
+
+    @property
+    def kept(self) -> bool:
+        """Whether the bytes are held elsewhere, not here."""
+        return self.body is None
 
 
 @dataclass(frozen=True)
 class Site:
-    """Every output of one corpus under one set of settings."""
+    """Every output of one corpus under one set of settings: each path under ``/feeds/`` with its :class:`Output`."""
 
     settings: Settings
     corpus: Corpus
@@ -93,8 +96,7 @@ class Site:
         spec = feed.spec
         if self.fingerprints.get(spec.path) != fingerprint:
             return None
-        outputs = [self.outputs[fmt.output_name(spec)] for fmt in formats]
-        return {fmt.name: None if output.kept else output.body for fmt, output in zip(formats, outputs)}
+        return {fmt.name: self.outputs[fmt.output_name(spec)].body for fmt in formats}
 
     def feed_urls(self, names: Iterable[str], version: Callable[[str], str] | None = None) -> dict[str, str]:
         """The absolute URL and a version (by default the body hash) of each feed among ``names``.
@@ -102,9 +104,15 @@ class Site:
         Pages and index files are left out: WebSub announces feeds.
         """
         suffixes = tuple(fmt.suffix for fmt in FORMATS)
-        version = version or (lambda name: body_version(self.outputs[name].body))
+        version = version or self._version
         return {self.settings.feeds_url + name: version(name)
                 for name in names if name.endswith(suffixes) and not name.startswith("index.")}
+
+    def _version(self, name: str) -> str:
+        body = self.outputs[name].body
+        if body is None:
+            raise ValueError(f"{name} is held elsewhere: its version must be given")
+        return body_version(body)
 
     def feed_and_format(self, path: str) -> tuple[Feed, Format] | None:
         """The feed and format behind an output path, e.g. ``ai.xml``; ``None`` for index files."""
@@ -284,7 +292,7 @@ def _render_site(corpus: Corpus, settings: Settings, previous: Memo | None = Non
             if known is not None and fmt.name in known:
                 body = known[fmt.name]
                 if body is None:  # the memo holds it already (on disk, or prepared by the server): not read
-                    outputs[name] = Output(b"", fmt.mimetype, feed.updated, kept=True)
+                    outputs[name] = Output(None, fmt.mimetype, feed.updated)
                     continue
             else:
                 body = _render_feed(fmt, feed, ctx)

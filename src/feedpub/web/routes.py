@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from ..catalog.feeds import Feed
@@ -14,7 +12,6 @@ from .state import FeedState, Snapshot
 from .store import Prepared, cache_control, prepare
 
 bp = Blueprint("feeds", __name__)
-FILTER_CACHE_SIZE = 256
 ARCHIVE_MAX_AGE = 30 * 24 * 3600
 
 
@@ -101,12 +98,12 @@ def _deferred(snapshot: Snapshot, name: str, current: FeedState) -> Prepared | N
         page = prepare(Output(render_feed(feed, fmt, current.settings), fmt.mimetype, feed.updated))
         return current.dated({name: page}, snapshot.read_at)[name]  # a late article moves its date too
 
-    return _cached(snapshot, (name, None), make)
+    return snapshot.on_demand.get((name, None), make)
 
 
 def _filtered(snapshot: Snapshot, name: str, found: tuple[Feed, Format], filters: Filters,
               current: FeedState) -> Prepared:
-    """A filtered feed, rendered once per snapshot and query (the cache key includes the query)."""
+    """A filtered feed, rendered once per snapshot and query (kept in :class:`~feedpub.web.store.OnDemand`)."""
     feed, fmt = found
 
     def make() -> Prepared:
@@ -117,18 +114,7 @@ def _filtered(snapshot: Snapshot, name: str, found: tuple[Feed, Format], filters
         return prepare(Output(render_feed(subset, fmt, current.settings), fmt.mimetype,
                               snapshot.prepared[name].last_modified))
 
-    return _cached(snapshot, (name, filters), make)
-
-
-def _cached(snapshot: Snapshot, key: tuple[str, object], make: Callable[[], Prepared]) -> Prepared:
-    """Made once per snapshot and key; a bounded cache, emptied when full."""
-    prepared = snapshot.filtered.get(key)
-    if prepared is None:
-        prepared = make()
-        if len(snapshot.filtered) >= FILTER_CACHE_SIZE:
-            snapshot.filtered.clear()
-        snapshot.filtered[key] = prepared
-    return prepared
+    return snapshot.on_demand.get((name, filters), make)
 
 
 def _send(current: FeedState, prepared: Prepared, max_age: int) -> Response:

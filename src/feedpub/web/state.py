@@ -18,6 +18,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from ..after_fork import renew_after_fork
 from ..first_published import Claim, PublishedTimes
 from ..ingest.loader import CorpusLoader, SeedsUnavailable, where
 from ..model import printable
@@ -25,20 +26,27 @@ from ..render.site import Output, Site, render_site
 from ..settings import Settings
 from ..websub import Publisher, open_ledger
 from . import watcher
-from .store import PlainBodies, Prepared, prepare, redate
+from .store import OnDemand, PlainBodies, Prepared, prepare, redate
 from .watcher import FULL_SCAN_EVERY
 
 log = logging.getLogger("feedpub.server")
 ENTRY_HTML_CACHE = 4096  # articles whose entry HTML a render keeps: the newest ones recur across feeds
+ON_DEMAND_SIZE = 256  # archive pages and filtered feeds a snapshot keeps
 
 
 @dataclass(frozen=True)
 class Snapshot:
+    """One version of the site as served: what was rendered, and each output's bytes, compressed.
+
+    ``site`` holds no bytes (each output's body is None): they are in ``prepared``.
+    """
+
     site: Site
     prepared: dict[str, Prepared]
     loaded_at: datetime
     read_at: datetime  # when its files were read: dates its new outputs (see FeedState.dated)
-    filtered: dict[tuple[str, object], Prepared] = field(default_factory=dict)  # made on demand, per query
+    # Archive pages and filtered feeds of this version, made when first asked for.
+    on_demand: OnDemand = field(default_factory=lambda: OnDemand(ON_DEMAND_SIZE), compare=False)
 
 
 def _publisher(settings: Settings) -> Publisher | None:
@@ -68,8 +76,7 @@ class FeedState:
         self._retry_delay = RETRY_FIRST
         self._lock = threading.Lock()
         self._starting = threading.Lock()
-        # A lock held by another thread at fork time would stay held forever in the child.
-        os.register_at_fork(after_in_child=self._after_fork)
+        renew_after_fork(self)  # a forked child gets fresh locks and no watcher
         self._watcher: threading.Thread | None = None
         self._watcher_pid: int | None = None
         self.publisher = _publisher(settings)
@@ -87,7 +94,7 @@ class FeedState:
 
         def store(name: str, output: Output) -> Output:
             fresh[name] = prepare(output)
-            return Output(b"", output.mimetype, output.last_modified, kept=True)  # held compressed, not plain
+            return Output(None, output.mimetype, output.last_modified)  # held compressed, not plain
 
         site = render_site(corpus, self.settings, previous.site if previous else None,
                            render_archives=False, store=store, html_cache_size=ENTRY_HTML_CACHE)
@@ -185,7 +192,7 @@ class FeedState:
         failing = self.failed is not None or (problems and problems[0].severity == "error")
         return ("degraded" if failing else "ok"), details
 
-    def _after_fork(self) -> None:
+    def after_fork(self) -> None:
         self._lock = threading.Lock()
         self._starting = threading.Lock()
         self._watcher = None

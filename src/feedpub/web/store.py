@@ -13,6 +13,7 @@ import gzip
 import threading
 import zlib
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
@@ -44,9 +45,12 @@ class Prepared:
 
 
 def prepare(output: Output) -> Prepared:
-    compressed = gzip.compress(output.body, compresslevel=9, mtime=0)
-    etag = body_version(output.body)
-    return Prepared(output.mimetype, output.last_modified, etag, compressed, len(output.body),
+    body = output.body
+    if body is None:
+        raise ValueError("an output without its bytes cannot be prepared")
+    compressed = gzip.compress(body, compresslevel=9, mtime=0)
+    etag = body_version(body)
+    return Prepared(output.mimetype, output.last_modified, etag, compressed, len(body),
                     *_headers(output.mimetype, etag, output.last_modified))
 
 
@@ -99,3 +103,36 @@ class PlainBodies:
                     _, evicted = self._bodies.popitem(last=False)
                     self.held -= len(evicted)
         return body
+
+
+class OnDemand:
+    """Outputs rendered when first asked for (archive pages, filtered feeds): at most ``size``,
+    the least recently used out; thread-safe.
+
+    A render runs outside the lock, so a slow one holds up no other request. Two
+    requests for one key at the same time may both render it; the first stored is
+    what both, and every later request, are given.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._made: OrderedDict[Hashable, Prepared] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, make: Callable[[], Prepared]) -> Prepared:
+        with self._lock:
+            found = self._made.get(key)
+            if found is not None:
+                self._made.move_to_end(key)
+                return found
+        made = make()
+        with self._lock:
+            found = self._made.setdefault(key, made)
+            self._made.move_to_end(key)
+            while len(self._made) > self.size:
+                self._made.popitem(last=False)
+        return found
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._made)
