@@ -25,6 +25,7 @@ import pstats  # noqa: E402
 import re  # noqa: E402
 import resource  # noqa: E402
 import sys  # noqa: E402
+import types  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -393,6 +394,7 @@ def probe_build(args: argparse.Namespace) -> dict[str, Any]:
     import feedpub.static_tree as build
     importlib.import_module("feedpub.cli")  # what `feedpub build` imports
     import feedpub.ingest.loader as loader_mod
+    import feedpub.render.formats as formats_mod
     import feedpub.render.site as site_mod
 
     imported = time.perf_counter() - t_import
@@ -401,23 +403,26 @@ def probe_build(args: argparse.Namespace) -> dict[str, Any]:
     timers.wrap(site_mod, "fingerprint", "render: fingerprint feeds")
     timers.wrap(build.OutputMemo, "__init__", "render: read manifest")
     timers.wrap(build.OutputMemo, "bodies", "render: read previous outputs")
-    timers.wrap(site_mod, "render_index", "render: index.json")
-    timers.wrap(site_mod, "render_opml", "render: index.opml")
     timers.wrap(site_mod, "with_archives", "render: plan archives")
-    timers.wrap(site_mod, "render_front", "render: index.html")
+    for name, index in formats_mod.INDEX_FILES.items():
+        holder = types.SimpleNamespace(render=index.render)
+        timers.wrap(holder, "render", f"render: {name}")
+        formats_mod.INDEX_FILES[name] = dataclasses.replace(index, render=holder.render)
 
     def timed_format(fmt: Any) -> Any:
-        def render(feed: Any, ctx: Any, suffix: str, mimetype: str) -> bytes:
+        untimed = fmt.render
+
+        def render(draft: Any, fmt: Any) -> bytes:
             t0 = time.perf_counter()
             try:
-                return fmt.render(feed, ctx, suffix, mimetype)
+                return untimed(draft, fmt)
             finally:
-                kind = "archive pages" if getattr(feed.spec, "archive", None) else "live feeds"
+                kind = "archive pages" if getattr(draft.feed.spec, "archive", None) else "live feeds"
                 timers.add(f"render: {kind} ({fmt.name})", time.perf_counter() - t0)
         return dataclasses.replace(fmt, render=render)
 
-    site_mod.OUTPUT_FORMATS = tuple(timed_format(fmt) for fmt in site_mod.OUTPUT_FORMATS)
-    site_mod.ARCHIVE_FORMATS = tuple(timed_format(fmt) for fmt in site_mod.ARCHIVE_FORMATS)
+    for name, fmt in formats_mod.FORMATS.items():
+        formats_mod.FORMATS[name] = timed_format(fmt)
     timers.wrap(build, "_same_bytes", "write: compare with files on disk")
     timers.wrap(build, "_atomic_write", "write: write changed files")
     timers.wrap(build, "_write_manifest", "write: manifest")

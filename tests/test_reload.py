@@ -21,6 +21,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from feedpub.render import formats as formats_module
 from feedpub.render import site as site_module
 from feedpub.web import create_app
 from feedpub.web import watcher as watcher_module
@@ -57,15 +58,19 @@ def _crash_in_entry_html(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _crash_in_one_format(monkeypatch: pytest.MonkeyPatch) -> None:
     def wrap(render):  # type: ignore[no-untyped-def]
-        def render_json(feed, ctx, suffix, mimetype):  # type: ignore[no-untyped-def]
-            if any(a.title.startswith(BOMB) for a in feed.entries):
+        def render_json(draft, fmt):  # type: ignore[no-untyped-def]
+            if any(a.title.startswith(BOMB) for a in draft.feed.entries):
                 raise OverflowError("date value out of range")
-            return render(feed, ctx, suffix, mimetype)
+            return render(draft, fmt)
         return render_json
 
-    formats = tuple(dataclasses.replace(f, render=wrap(f.render)) if f.name == "json" else f
-                    for f in site_module.OUTPUT_FORMATS)
-    monkeypatch.setattr(site_module, "OUTPUT_FORMATS", formats)
+    json_feed = formats_module.FORMATS["json"]
+    monkeypatch.setitem(formats_module.FORMATS, "json", dataclasses.replace(json_feed, render=wrap(json_feed.render)))
+
+
+def _break_opml(monkeypatch: pytest.MonkeyPatch, render: object) -> None:
+    opml = formats_module.INDEX_FILES["index.opml"]
+    monkeypatch.setitem(formats_module.INDEX_FILES, "index.opml", dataclasses.replace(opml, render=render))
 
 
 @pytest.mark.parametrize("crash", [_crash_in_entry_html, _crash_in_one_format], ids=["every-format", "json-only"])
@@ -102,7 +107,7 @@ def test_a_reload_that_fails_is_reported_and_tried_again(app: Flask, client: Fla
     def broken(*args: object) -> bytes:
         raise RuntimeError("the index renderer has a bug")
 
-    monkeypatch.setattr(site_module, "render_opml", broken)  # not one article's fault: nothing to isolate
+    _break_opml(monkeypatch, broken)  # not one article's fault: nothing to isolate
     _article(seeds, "good.md", "good", "Good news: ")
     assert state.reload() is False
     assert _titles(client) == before  # the previous feeds are still served
@@ -126,7 +131,7 @@ def test_a_failed_reload_is_tried_again_after_a_delay(app: Flask, client: FlaskC
     state = app.extensions["feedpub"]
     monkeypatch.setattr(state, "_retry_delay", 0.3)
     with monkeypatch.context() as patched:
-        patched.setattr(site_module, "render_opml", lambda *args: 1 / 0)
+        _break_opml(patched, lambda *args: 1 / 0)
         _article(seeds, "good.md", "good", "Good news: ")
         assert state.reload() is False and state.failed == "ZeroDivisionError"
     assert state.reload() is False  # nothing changed, too soon

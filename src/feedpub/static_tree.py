@@ -29,7 +29,8 @@ from typing import Any
 from .catalog.feeds import Feed
 from .first_published import Dated, next_time
 from .model import EPOCH, MICROSECOND
-from .render.site import Format, Site, body_version
+from .render.formats import Format
+from .render.site import Site, body_version
 from .walk import walk
 
 MANIFEST = ".feedpub-manifest.json"

@@ -2,46 +2,56 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from ..catalog.feeds import Feed, FeedKind, FeedSpec
 from ..model import Article
 from ..settings import Settings
 
-# (label, suffix, media type) of each feed format, as pages and links offer them.
-FEED_LABELS = (
-    ("RSS", ".xml", "application/rss+xml"),
-    ("Atom", ".atom", "application/atom+xml"),
-    ("JSON Feed", ".json", "application/feed+json"),
-)
+if TYPE_CHECKING:
+    from .formats import Format
+
+T = TypeVar("T")
+# The files about the whole site, beside the feeds under /feeds/.
+INDEX_JSON, INDEX_OPML, FRONT_PAGE = "index.json", "index.opml", "index.html"
+PAGE_SUFFIX = ".html"
 
 
-def page_path(spec: FeedSpec) -> str:
-    """Where a feed's readable preview lives under /feeds/."""
+def page_place(spec: FeedSpec) -> str:
+    """Where a feed's readable preview lives under /feeds/, less the suffix."""
     if spec.kind is FeedKind.TOPIC:
-        return f"topics/{spec.slug}.html"
+        return f"topics/{spec.slug}"
     if spec.kind is FeedKind.PROVIDER:
-        return f"providers/{spec.slug}.html"
-    return "all.html"
+        return f"providers/{spec.slug}"
+    return "all"
 
 
 class SiteContext:
-    """Per-build state shared by every feed: settings and each entry's HTML, made once."""
+    """Per-build state shared by every feed: settings, the output formats and each entry's HTML, made once."""
 
-    def __init__(self, settings: Settings, entry_html: Callable[[Article], str]) -> None:
+    def __init__(self, settings: Settings, entry_html: Callable[[Article], str], formats: Sequence[Format]) -> None:
         self.settings = settings
         self.entry_html = entry_html
-        self.memo: dict[str, object] = {}  # the renderers' scratch space (the last feed's generator)
+        self.feed_formats = tuple(fmt for fmt in formats if fmt.feed)  # what pages and indexes offer
 
     def feed_url(self, path: str, suffix: str) -> str:
         return f"{self.settings.feeds_url}{path}{suffix}"
 
+    def url(self, fmt: Format, feed: Feed) -> str:
+        """The address of ``feed`` in ``fmt``."""
+        return self.settings.feeds_url + fmt.output_name(feed.spec)
+
+    def index_url(self, name: str) -> str:
+        """The address of one of the files about the whole site, e.g. :data:`INDEX_JSON`."""
+        return self.settings.feeds_url + name
+
     def page_url(self, feed: Feed) -> str:
         """The feed's web page: its readable preview."""
-        return f"{self.settings.feeds_url}{page_path(feed.spec)}"
+        return f"{self.settings.feeds_url}{page_place(feed.spec)}{PAGE_SUFFIX}"
 
     def front_url(self) -> str:
-        return f"{self.settings.feeds_url}index.html"
+        return self.index_url(FRONT_PAGE)
 
     def title(self, feed: Feed) -> str:
         archive = f" (archive {feed.spec.archive})" if feed.spec.archive else ""
@@ -73,3 +83,25 @@ class SiteContext:
         if self.settings.websub_hub:
             return {"hubs": [{"type": "WebSub", "url": self.settings.websub_hub}]}
         return {}
+
+
+class Draft:
+    """One feed on its way to each of its formats: what several formats share is built once, here.
+
+    A draft lives for one feed's render, so nothing is carried from one feed to
+    the next, and its formats may be rendered in any order (RSS and Atom share
+    one feedgen generator, each setting its own links on it).
+    """
+
+    __slots__ = ("_shared", "ctx", "feed")
+
+    def __init__(self, feed: Feed, ctx: SiteContext) -> None:
+        self.feed = feed
+        self.ctx = ctx
+        self._shared: dict[Callable[[Feed, SiteContext], object], object] = {}
+
+    def shared(self, build: Callable[[Feed, SiteContext], T]) -> T:
+        """``build(feed, ctx)``, made on first use and then the same object for every format of the feed."""
+        if build not in self._shared:
+            self._shared[build] = build(self.feed, self.ctx)
+        return cast("T", self._shared[build])

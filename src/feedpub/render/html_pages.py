@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from .. import __version__
 from ..catalog.feeds import Feed, FeedKind
-from ..model import Article, Kind
-from .common import FEED_LABELS, SiteContext
+from ..model import Article, Corpus, Kind
+from .common import INDEX_JSON, INDEX_OPML, Draft, SiteContext
 from .entry_content import rfc3339
+
+if TYPE_CHECKING:
+    from .formats import Format
 
 _ENV = Environment(loader=PackageLoader("feedpub.render", "templates"), autoescape=select_autoescape(["html"]),
                    keep_trailing_newline=True)
@@ -30,13 +33,13 @@ def _date(moment: datetime) -> str:
 
 
 def _formats(ctx: SiteContext, feed: Feed) -> list[dict[str, str]]:
-    return [{"href": ctx.feed_url(feed.spec.path, suffix), "type": mimetype, "label": label}
-            for label, suffix, mimetype in FEED_LABELS]
+    """Subscribe links: the feed in each feed format."""
+    return [{"href": ctx.url(fmt, feed), "type": fmt.link_type, "label": fmt.label} for fmt in ctx.feed_formats]
 
 
 def _discovery(ctx: SiteContext, feeds: Sequence[Feed]) -> list[dict[str, str]]:
-    return [{"href": ctx.feed_url(feed.spec.path, suffix), "type": mimetype, "title": f"{ctx.title(feed)} ({label})"}
-            for feed in feeds for label, suffix, mimetype in FEED_LABELS]
+    return [{"href": ctx.url(fmt, feed), "type": fmt.link_type, "title": f"{ctx.title(feed)} ({fmt.label})"}
+            for feed in feeds for fmt in ctx.feed_formats]
 
 
 def _page(template: str, ctx: SiteContext, **values: Any) -> bytes:
@@ -45,8 +48,9 @@ def _page(template: str, ctx: SiteContext, **values: Any) -> bytes:
     return _ENV.get_template(template).render(**common, **values).encode("utf-8")
 
 
-def render_page(feed: Feed, ctx: SiteContext, suffix: str, mimetype: str) -> bytes:
+def render_page(draft: Draft, fmt: Format) -> bytes:
     """The preview of one feed, discoverable as that feed."""
+    feed, ctx = draft.feed, draft.ctx
     return _page(
         "feed.html", ctx,
         title=ctx.title(feed), name=feed.spec.name, kind_label=KIND_LABELS[feed.spec.kind],
@@ -67,7 +71,7 @@ def _entry(article: Article) -> dict[str, Any]:
             "related": related}
 
 
-def render_front(feeds: Sequence[Feed], ctx: SiteContext, articles: int) -> bytes:
+def render_front(feeds: Sequence[Feed], ctx: SiteContext, corpus: Corpus) -> bytes:
     """Every feed with its size, newest headline and subscribe links; the main feeds are discoverable."""
     groups = []
     for kind, title, group_id in ((FeedKind.ALL, "Everything", "all"), (FeedKind.TOPIC, "Topics", "topics"),
@@ -84,7 +88,6 @@ def render_front(feeds: Sequence[Feed], ctx: SiteContext, articles: int) -> byte
     main = [feed for feed in feeds if feed.spec.kind is not FeedKind.PROVIDER]
     return _page(
         "index.html", ctx,
-        title=ctx.settings.site_title, feeds=feeds, articles=articles, groups=groups,
-        discovery=_discovery(ctx, main), opml_url=ctx.feed_url("index", ".opml"),
-        index_url=ctx.feed_url("index", ".json"),
+        title=ctx.settings.site_title, feeds=feeds, articles=len(corpus.articles), groups=groups,
+        discovery=_discovery(ctx, main), opml_url=ctx.index_url(INDEX_OPML), index_url=ctx.index_url(INDEX_JSON),
     )

@@ -8,12 +8,14 @@ an author too; related coverage goes in the ``_related`` extension object,
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..catalog.feeds import Feed
 from ..model import Article
-from .common import SiteContext
+from .common import Draft, SiteContext
 from .entry_content import image_url, provider_url, rfc3339
+
+if TYPE_CHECKING:
+    from .formats import Format
 
 VERSION = "https://jsonfeed.org/version/1.1"
 RELATED_ABOUT = "https://pypi.org/project/feedpub/#related-coverage"
@@ -24,14 +26,15 @@ def dumps(document: Any) -> bytes:
     return (json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
-def render_json(feed: Feed, ctx: SiteContext, suffix: str, mimetype: str) -> bytes:
+def render_json(draft: Draft, fmt: Format) -> bytes:
+    feed, ctx = draft.feed, draft.ctx
     settings = ctx.settings
     site_author = {"name": settings.site_title, "url": settings.site_url + "/"}
     document: dict[str, Any] = {
         "version": VERSION,
         "title": ctx.title(feed),
         "home_page_url": ctx.page_url(feed),
-        "feed_url": ctx.feed_url(feed.spec.path, suffix),
+        "feed_url": ctx.url(fmt, feed),
         "description": ctx.description(feed),
         "language": settings.language,
     }

@@ -8,39 +8,42 @@ mangles go through :mod:`feedpub.render.feedgen_ext`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 
 from .. import __version__
 from ..catalog.feeds import Feed
 from ..model import Article, Image
-from .common import SiteContext
+from .common import Draft, SiteContext
 from .entry_content import image_url, provider_url
 from .feedgen_ext import ArchiveExtension, LinksEntryExtension, LinksExtension
+
+if TYPE_CHECKING:
+    from .formats import Format
 
 GENERATOR_URI = "https://pypi.org/project/feedpub/"
 
 
-def render_rss(feed: Feed, ctx: SiteContext, suffix: str, mimetype: str) -> bytes:
-    return _generator(feed, ctx, suffix, mimetype).rss_str(pretty=True, encoding="UTF-8")
+def render_rss(draft: Draft, fmt: Format) -> bytes:
+    return _generator(draft, fmt).rss_str(pretty=True, encoding="UTF-8")
 
 
-def render_atom(feed: Feed, ctx: SiteContext, suffix: str, mimetype: str) -> bytes:
-    return _generator(feed, ctx, suffix, mimetype).atom_str(pretty=True, encoding="UTF-8")
+def render_atom(draft: Draft, fmt: Format) -> bytes:
+    return _generator(draft, fmt).atom_str(pretty=True, encoding="UTF-8")
 
 
-def _generator(feed: Feed, ctx: SiteContext, suffix: str, mimetype: str) -> FeedGenerator:
-    """The feed's generator, built once for RSS and Atom alike; only the per-format links differ."""
-    memo = ctx.memo
-    if memo.get("feed") is not feed:
-        memo["feed"], memo["generator"] = feed, _build(feed, ctx)
-    fg: FeedGenerator = memo["generator"]
-    self_url = ctx.feed_url(feed.spec.path, suffix)
+def _generator(draft: Draft, fmt: Format) -> FeedGenerator:
+    """The feed's generator, built once for RSS and Atom alike, with ``fmt``'s own id and links set."""
+    feed, ctx = draft.feed, draft.ctx
+    fg = draft.shared(_build)
+    self_url = ctx.url(fmt, feed)
     fg.id(self_url)
     # RSS uses the last link added as the channel <link>: self first, alternate last.
-    fg.link(href=self_url, rel="self", type=mimetype.split(";")[0], replace=True)
+    fg.link(href=self_url, rel="self", type=fmt.link_type, replace=True)
     fg.link(href=ctx.page_url(feed), rel="alternate", type="text/html")
-    fg.links.links(ctx.extra_links(feed, suffix))
+    fg.links.links(ctx.extra_links(feed, fmt.suffix))
     return fg
 
 

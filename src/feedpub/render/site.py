@@ -21,42 +21,14 @@ from typing import Protocol
 
 from .. import __version__
 from ..catalog.archives import with_archives
-from ..catalog.feeds import Feed, FeedSpec, plan
+from ..catalog.feeds import Feed, plan
 from ..model import Article, Corpus, without
 from ..settings import Settings, output_fields
-from .common import SiteContext, page_path
+from .common import Draft, SiteContext
 from .entry_content import entry_html
-from .feed_index import render_index, render_opml
-from .html_pages import render_front, render_page
-from .json_feed import render_json
-from .rss_atom import render_atom, render_rss
+from .formats import INDEX_FILES, Format, registered
 
-Renderer = Callable[[Feed, SiteContext, str, str], bytes]
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Format:
-    name: str
-    suffix: str
-    mimetype: str
-    render: Renderer
-    place: Callable[[FeedSpec], str] = lambda spec: spec.path  # noqa: E731 - the output path, less suffix
-
-    def output_name(self, spec: FeedSpec) -> str:
-        return self.place(spec) + self.suffix
-
-
-FORMATS: tuple[Format, ...] = (
-    Format("rss", ".xml", "application/rss+xml; charset=utf-8", render_rss),
-    Format("atom", ".atom", "application/atom+xml; charset=utf-8", render_atom),
-    Format("json", ".json", "application/feed+json; charset=utf-8", render_json),
-)
-PAGE = Format("html", ".html", "text/html; charset=utf-8", render_page, lambda spec: page_path(spec)[:-5])
-OUTPUT_FORMATS = (*FORMATS, PAGE)
-ARCHIVE_FORMATS = FORMATS[:2]  # RFC 5005 is for RSS and Atom
-INDEX_MIMETYPES = {"index.json": "application/json", "index.opml": "text/x-opml; charset=utf-8",
-                   "index.html": PAGE.mimetype}
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +62,8 @@ class Site:
     fingerprints: Mapping[str, str] = field(default_factory=dict, compare=False)
     archives: tuple[Feed, ...] = field(default=(), compare=False)
     deferred: Mapping[str, tuple[Feed, Format]] = field(default_factory=dict, compare=False)
+    # The formats it was rendered in: the registry as it was then.
+    formats: tuple[Format, ...] = field(default_factory=registered, compare=False)
 
     def bodies(self, feed: Feed, fingerprint: str, formats: Sequence[Format]) -> dict[str, bytes | None] | None:
         """This site as the next render's memo (see :class:`Memo`)."""
@@ -103,10 +77,10 @@ class Site:
 
         Pages and index files are left out: WebSub announces feeds.
         """
-        suffixes = tuple(fmt.suffix for fmt in FORMATS)
+        suffixes = tuple(fmt.suffix for fmt in self.formats if fmt.feed)
         version = version or self._version
         return {self.settings.feeds_url + name: version(name)
-                for name in names if name.endswith(suffixes) and not name.startswith("index.")}
+                for name in names if name.endswith(suffixes) and name not in INDEX_FILES}
 
     def _version(self, name: str) -> str:
         body = self.outputs[name].body
@@ -120,7 +94,7 @@ class Site:
 
     @cached_property
     def _sources(self) -> dict[str, tuple[Feed, Format]]:
-        return {fmt.output_name(feed.spec): (feed, fmt) for feed in self.feeds for fmt in OUTPUT_FORMATS}
+        return {fmt.output_name(feed.spec): (feed, fmt) for feed in self.feeds for fmt in self.formats}
 
 
 def body_version(body: bytes) -> str:
@@ -128,7 +102,7 @@ def body_version(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()[:32]
 
 
-def site_context(settings: Settings, html_cache_size: int | None = None) -> SiteContext:
+def site_context(settings: Settings, formats: Sequence[Format], html_cache_size: int | None = None) -> SiteContext:
     """A context whose entry HTML is made once per article.
 
     With ``html_cache_size`` only that many recent articles' HTML is kept (least
@@ -149,7 +123,7 @@ def site_context(settings: Settings, html_cache_size: int | None = None) -> Site
             html_cache.move_to_end(article.url)
         return cached
 
-    return SiteContext(settings, html)
+    return SiteContext(settings, html, formats)
 
 
 def render_feed(feed: Feed, fmt: Format, settings: Settings) -> bytes:
@@ -157,12 +131,12 @@ def render_feed(feed: Feed, fmt: Format, settings: Settings) -> bytes:
 
     Entries no renderer takes are left out here too (see :func:`render_site`).
     """
-    ctx = site_context(settings)
+    ctx = site_context(settings, registered())
     try:
-        return _render_feed(fmt, feed, ctx)
+        return _render_feed(fmt, Draft(feed, ctx))
     except Unrenderable as exc:
         kept = tuple(a for a in feed.entries if a.path not in exc.culprits)
-        return fmt.render(dataclasses.replace(feed, entries=kept), ctx, fmt.suffix, fmt.mimetype)
+        return fmt.render(Draft(dataclasses.replace(feed, entries=kept), ctx), fmt)
 
 
 class Memo(Protocol):
@@ -233,19 +207,20 @@ def render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None
             dropped.update(exc.culprits)
 
 
-def _render_feed(fmt: Format, feed: Feed, ctx: SiteContext) -> bytes:
+def _render_feed(fmt: Format, draft: Draft) -> bytes:
     """One feed in one format; if that fails, raise :class:`Unrenderable` naming the entries to blame."""
     try:
-        return fmt.render(feed, ctx, fmt.suffix, fmt.mimetype)
+        return fmt.render(draft, fmt)
     except Exception as exc:
+        feed, ctx = draft.feed, draft.ctx
         try:
-            fmt.render(dataclasses.replace(feed, entries=()), ctx, fmt.suffix, fmt.mimetype)
+            fmt.render(Draft(dataclasses.replace(feed, entries=()), ctx), fmt)
         except Exception:
             raise exc from None  # the feed itself, not one of its entries: nothing to isolate
         culprits: dict[str, str] = {}
         for article in feed.entries:
             try:
-                fmt.render(dataclasses.replace(feed, entries=(article,)), ctx, fmt.suffix, fmt.mimetype)
+                fmt.render(Draft(dataclasses.replace(feed, entries=(article,)), ctx), fmt)
             except Exception as alone:
                 # The type and where, never the message: it may quote a value.
                 log.error("%s: cannot be rendered as %s (%s); leaving it out", article.path, fmt.name,
@@ -269,7 +244,9 @@ def _render_site(corpus: Corpus, settings: Settings, previous: Memo | None = Non
     plain copy, so a whole site never sits in memory uncompressed; ``html_cache_size``
     bounds the entry HTML kept meanwhile (see :func:`site_context`).
     """
-    ctx = site_context(settings, html_cache_size)
+    formats = registered()
+    archived = tuple(fmt for fmt in formats if fmt.archived)
+    ctx = site_context(settings, formats, html_cache_size)
     feeds, notes = plan(corpus, settings.max_items)
     outputs: dict[str, Output] = {}
     fingerprints: dict[str, str] = {}
@@ -278,30 +255,28 @@ def _render_site(corpus: Corpus, settings: Settings, previous: Memo | None = Non
     if settings.archives:
         feeds, archives = with_archives(feeds, corpus.newest)
     deferred = {} if render_archives else {
-        fmt.output_name(feed.spec): (feed, fmt) for feed in archives for fmt in ARCHIVE_FORMATS}
-    jobs = [(feed, OUTPUT_FORMATS) for feed in feeds]
+        fmt.output_name(feed.spec): (feed, fmt) for feed in archives for fmt in archived}
+    jobs = [(feed, formats) for feed in feeds]
     if render_archives:
-        jobs += [(feed, ARCHIVE_FORMATS) for feed in archives]
+        jobs += [(feed, archived) for feed in archives]
     rendering = rendering_key(settings)
     for feed, output_formats in jobs:
         path = feed.spec.path
         fingerprints[path] = print_ = fingerprint(feed, rendering)
         known = previous.bodies(feed, print_, output_formats) if previous is not None else None
+        draft = Draft(feed, ctx)  # what this feed's formats share, and no other feed's
         for fmt in output_formats:
             name = fmt.output_name(feed.spec)
             if known is not None and fmt.name in known:
                 body = known[fmt.name]
                 if body is None:  # the memo holds it already (on disk, or prepared by the server): not read
-                    outputs[name] = Output(None, fmt.mimetype, feed.updated)
+                    outputs[name] = Output(None, fmt.media_type, feed.updated)
                     continue
             else:
-                body = _render_feed(fmt, feed, ctx)
+                body = _render_feed(fmt, draft)
                 rendered += 1
-            outputs[name] = store(name, Output(body, fmt.mimetype, feed.updated))
-    formats = [(fmt.name, fmt.suffix) for fmt in FORMATS]
-    for name, render in (("index.json", render_index), ("index.opml", render_opml)):
-        index = Output(render(feeds, ctx, formats, corpus.newest), INDEX_MIMETYPES[name], corpus.newest)
-        outputs[name] = store(name, index)
-    front = render_front(feeds, ctx, len(corpus.articles))
-    outputs["index.html"] = store("index.html", Output(front, INDEX_MIMETYPES["index.html"], corpus.newest))
-    return Site(settings, corpus, feeds, outputs, notes, rendered, fingerprints, archives, deferred)
+            outputs[name] = store(name, Output(body, fmt.media_type, feed.updated))
+    for index in INDEX_FILES.values():
+        output = Output(index.render(feeds, ctx, corpus), index.media_type, corpus.newest)
+        outputs[index.name] = store(index.name, output)
+    return Site(settings, corpus, feeds, outputs, notes, rendered, fingerprints, archives, deferred, formats)

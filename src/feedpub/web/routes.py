@@ -6,7 +6,9 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from ..catalog.feeds import Feed
 from ..model import printable
-from ..render.site import Format, Output, render_feed
+from ..render.common import FRONT_PAGE, INDEX_JSON
+from ..render.formats import Format
+from ..render.site import Output, render_feed
 from .filters import FilterError, Filters, parse_filters
 from .state import FeedState, Snapshot
 from .store import Prepared, cache_control, prepare
@@ -47,7 +49,7 @@ def feed(name: str) -> Response:
     max_age = ARCHIVE_MAX_AGE if "/archive/" in name else current.settings.max_age
     response = _send(current, prepared, max_age)
     hub = current.settings.websub_hub
-    if hub and found is not None and found[1].name != "html":
+    if hub and found is not None and found[1].feed:
         # WebSub discovery in HTTP as well as in the document (W3C WebSub, section 4).
         response.headers["Link"] = f'<{hub}>; rel="hub", <{current.settings.feeds_url}{name}>; rel="self"'
     return response
@@ -74,7 +76,7 @@ def healthz() -> tuple[Response, int]:
 @bp.get("/feeds/")
 def home() -> Response:
     # /feeds/ as well: behind nginx or a CDN the static tree's directory URL serves its index.html.
-    return feed("index.html")
+    return feed(FRONT_PAGE)
 
 
 @bp.get("/topics/<slug>")
@@ -95,7 +97,7 @@ def _deferred(snapshot: Snapshot, name: str, current: FeedState) -> Prepared | N
     feed, fmt = found
 
     def make() -> Prepared:
-        page = prepare(Output(render_feed(feed, fmt, current.settings), fmt.mimetype, feed.updated))
+        page = prepare(Output(render_feed(feed, fmt, current.settings), fmt.media_type, feed.updated))
         return current.dated({name: page}, snapshot.read_at)[name]  # a late article moves its date too
 
     return snapshot.on_demand.get((name, None), make)
@@ -111,7 +113,7 @@ def _filtered(snapshot: Snapshot, name: str, found: tuple[Feed, Format], filters
         if subset.entries == feed.entries:
             return snapshot.prepared[name]
         # Dated as the whole feed: it changes whenever the subset does.
-        return prepare(Output(render_feed(subset, fmt, current.settings), fmt.mimetype,
+        return prepare(Output(render_feed(subset, fmt, current.settings), fmt.media_type,
                               snapshot.prepared[name].last_modified))
 
     return snapshot.on_demand.get((name, filters), make)
@@ -167,7 +169,7 @@ def _any_405(error: Exception) -> Response:
 
 
 def _not_found() -> Response:
-    index = state().settings.feeds_url + "index.json"
+    index = state().settings.feeds_url + INDEX_JSON
     # The path is escaped: the reason stays one line whatever bytes the request carried.
     return _text(f"No feed at {printable(request.path)}. Every feed is listed at {index}\n", 404)
 
