@@ -185,6 +185,24 @@ def test_seeds_moved_away_is_unhealthy_at_once(app: Flask, client: FlaskClient, 
 
 
 @pytest.mark.skipif(not _events_available(Path(__file__).parent), reason="no file-system events (inotify) here")
+def test_seeds_moved_away_during_a_scan_keep_the_last_good_feeds(app: Flask, client: FlaskClient, seeds: Path,
+                                                                  tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from feedpub.ingest import loader as loader_module
+
+    titles = _titles(client)
+    real_scan = loader_module.scan
+
+    def moved_while_walked(root: Path) -> dict[str, tuple[int, int]]:
+        seeds.rename(tmp_path / "away")  # after the check that it is there, before it is listed
+        return real_scan(root)
+
+    monkeypatch.setattr(loader_module, "scan", moved_while_walked)
+    assert not app.extensions["feedpub"].reload(None)
+    assert _titles(client) == titles  # not an empty site: a directory that went away is not empty
+    assert client.get("/healthz").status_code == 503
+
+
 def test_the_watcher_follows_its_directory_being_moved_and_replaced(seeds: Path, tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     # Only an event or the watcher's own look at the directory may cause a reload: never the 30 s safety net.

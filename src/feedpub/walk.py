@@ -16,7 +16,8 @@ def walk(root: Path, skip: Callable[[str], bool] = lambda name: False) -> Iterat
     """``(relative POSIX path, entry)`` for every entry under ``root`` that is not a directory.
 
     Names ``skip`` accepts are passed over, directories included; so is a
-    directory that cannot be read, or an entry gone while we looked.
+    directory below ``root`` that cannot be read, or an entry gone while we looked.
+    ``root`` itself that cannot be read raises :class:`OSError`: it is not empty.
     """
     pending = [("", os.fspath(root))]
     while pending:
@@ -24,6 +25,8 @@ def walk(root: Path, skip: Callable[[str], bool] = lambda name: False) -> Iterat
         try:
             entries = list(os.scandir(directory))
         except OSError:
+            if not prefix:
+                raise
             continue
         for entry in entries:
             if skip(entry.name):

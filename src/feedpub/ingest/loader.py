@@ -75,13 +75,21 @@ class CorpusLoader:
     def scan(self) -> dict[str, Stamp]:
         """Every article file with its (size, mtime_ns), in path order: what ``load`` would look at."""
         self._require_root()
-        stamps = scan(self.root)
+        try:
+            stamps = scan(self.root)
+        except OSError:
+            stamps = None
+        # Gone while it was walked: what was seen is part of it, not all of it.
+        if stamps is None or not self.available():
+            raise SeedsUnavailable(f"seeds directory {display_path(self.root, '')} is missing or unreadable")
         return {rel: stamps[rel] for rel in sorted(stamps)}
 
     def rescan(self, stamps: dict[str, Stamp], paths: Iterable[str]) -> dict[str, Stamp]:
         """``stamps`` (a previous :meth:`scan`) updated for the files at ``paths`` only (file-system events)."""
         self._require_root()
-        return rescan(self.root, stamps, paths)
+        fresh = rescan(self.root, stamps, paths)
+        self._require_root()  # gone meanwhile: its files were not deleted one by one
+        return fresh
 
     def available(self) -> bool:
         """Whether the seeds directory is there and readable now (a stat and an access check)."""
