@@ -258,7 +258,7 @@ def test_the_server_retries_pending_pings_in_the_background(seeds: Path, tmp_pat
     ledger = Ledger(state.settings.cache_dir)
     wait_for(lambda: ledger.pending() > 0, 10, "a first round to fail: the hub is down")
     _, log = hub(port=port)  # back, and no reload to wake the sender
-    wait_for(lambda: ledger.pending() == 0, 20, "the background thread to send what is pending")
+    wait_for(lambda: ledger.pending() == 0, 40, "the background thread to send what is pending")
     assert "http://127.0.0.1:8000/feeds/providers/wired.com.xml" in accepted(log)
     assert all(count == 1 for count in accepted(log).values())
 
