@@ -32,16 +32,16 @@ import sys
 import tempfile
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from tests import corpusgen as gen
 
 from . import serve
-from .quiet import METER
 from .probe import SITE_URL, article_files
-from .report import FEED_PATH, REPO, fmt_seconds, code_version, evaluate, label, median, render_report
+from .quiet import METER
+from .report import FEED_PATH, REPO, code_version, evaluate, fmt_seconds, label, median, render_report
 from .serve import log
 
 RSS_TYPE = "application/rss+xml; charset=utf-8"
@@ -502,7 +502,7 @@ def main(argv: list[str] | None = None) -> None:
     ensure_tools()
     METER.max_wait, METER.budget = args.quiet_wait, args.quiet_budget
     command = "python -m benchmarks " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     code_start = code_version()
     t0 = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="feedpub-bench-"))

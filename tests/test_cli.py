@@ -6,7 +6,7 @@ import json
 import os
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -313,7 +313,7 @@ def test_a_date_with_a_fraction_of_a_second_is_the_exact_mtime_and_needs_no_rend
                                            publishedDateTime="2030-05-06T07:08:09.123457Z"))
     out = tmp_path / "out"
     build(runner, seeds, out)
-    expected = datetime(2030, 5, 6, 7, 8, 9, 123457, tzinfo=timezone.utc)
+    expected = datetime(2030, 5, 6, 7, 8, 9, 123457, tzinfo=UTC)
     assert (out / "all.xml").stat().st_mtime_ns == int(expected.timestamp()) * 10**9 + 123457000
     again = build(runner, seeds, out)
     assert "(0 rendered)" in again.stdout, again.stdout

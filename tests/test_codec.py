@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import copy
 import json
-import pickle
 import logging
+import pickle
 import zlib
 from pathlib import Path
 
 import pytest
 
-from feedpub.render.entry_content import entry_html
 from feedpub.ingest.codec import CodecError, Decoder, encode
 from feedpub.ingest.scan import read_file, scan
 from feedpub.model import Coverage, Related
+from feedpub.render.entry_content import entry_html
 
 from .conftest import SEEDS
 

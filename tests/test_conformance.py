@@ -15,7 +15,7 @@ import re
 import shutil
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -25,8 +25,17 @@ from lxml import etree, html
 from feedpub.settings import Settings
 
 from .conftest import SITE_URL
-from .readers_support import (FIXTURE_CORPUS, SEEDS, archive_count, build_site, built_sites, feed_count, feed_files,
-                              need_module, xml_feed_count)
+from .readers_support import (
+    FIXTURE_CORPUS,
+    SEEDS,
+    archive_count,
+    build_site,
+    built_sites,
+    feed_count,
+    feed_files,
+    need_module,
+    xml_feed_count,
+)
 
 HERE = Path(__file__).resolve().parent
 SCHEMA_PATH = HERE / "jsonfeed-1.1.schema.json"
@@ -688,7 +697,7 @@ def test_ids_are_stable_when_an_unrelated_article_is_added(tmp_path: Path) -> No
     # Dated between two existing entries, so it lands in the middle of all.* (not newest, not oldest).
     middle = datetime.fromisoformat(items[10]["date_published"].replace("Z", "+00:00")) - timedelta(seconds=1)
     (seeds / "unrelated.md").write_text(
-        UNRELATED.format(date=middle.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")), "utf-8")
+        UNRELATED.format(date=middle.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")), "utf-8")
     after = build_site(seeds, tmp_path / "after", SITE_URL)
     new_id = "https://unrelated.example/gardening/tomatoes"
     old_tree, new_tree = _tree(before), _tree(after)

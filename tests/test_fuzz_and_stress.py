@@ -28,7 +28,7 @@ from feedpub.ingest.loader import load
 from feedpub.render.site import render_site
 from feedpub.settings import Settings
 
-from .conftest import ROOT, SEEDS
+from .conftest import SEEDS
 from .test_gunicorn import fetch, run_gunicorn, wait_for
 
 ALLOWED = {200, 304, 400, 404, 405}

@@ -6,7 +6,7 @@ import logging
 import os
 import signal
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -27,7 +27,7 @@ from feedpub.web import create_app
 from .conftest import SITE_URL
 from .test_gunicorn import fetch, run_gunicorn, wait_for
 
-UTC = timezone.utc
+UTC = UTC
 DATES = [(1, 5), (1, 20), (2, 3), (2, 25), (3, 1), (3, 9)]  # newest first in a feed: a5, a4, a3, ...
 NEWEST = datetime(2020, 3, 9, 10, tzinfo=UTC)
 

@@ -139,7 +139,7 @@ def page_problems(data: bytes, *, feeds_url: str = FEEDS_URL, language: str = "e
     first = head[0] if len(head) else None
     if first is None or first.tag != "meta" or (first.get("charset") or "").lower() != "utf-8":
         problems.append("<meta charset=utf-8> is not the first element of <head>")
-    if data.find(b'<meta charset="utf-8">') not in range(0, 1024):
+    if data.find(b'<meta charset="utf-8">') not in range(1024):
         problems.append("<meta charset> is not within the first 1024 bytes")
     titles = root.xpath("/html/head/title")
     if len(titles) != 1 or not titles[0].text_content().strip():

@@ -286,7 +286,7 @@ def test_reader_subscribes_to_rss_atom_and_json_over_http(
             version = r.get_feed(url).version
             assert version == {"xml": "rss20", "atom": "atom10", "json": "json11"}[path.rsplit(".", 1)[1]], path
         # The second update is "not modified" for every feed: reader logs it and stores nothing new.
-        assert second == {url: None for url in urls}, second
+        assert second == dict.fromkeys(urls), second
         not_modified = [m for m in caplog.messages if "status=not_modified" in m]
         assert len(not_modified) == len(urls), caplog.messages
         assert {url: sum(1 for _ in r.get_entries(feed=url)) for url in urls} == \

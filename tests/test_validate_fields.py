@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from feedpub.ingest.validate import MAX_RELATED, parse_bytes
 from feedpub.model import Article, Corpus, Image, Kind, Problem, Provider, Related
 
 MAX_BYTES = 1 << 20
-UTC = timezone.utc
+UTC = UTC
 SEED_NAMES = [
     "000_cea38546ddfede18.txt",
     "001_c483bf4fbe8e96a5.txt",

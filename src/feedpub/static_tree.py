@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,7 @@ def _nothing() -> None:
 def write_site(site: Site, out_dir: Path, now: datetime | None = None) -> BuildReport:
     """Write ``site`` under ``out_dir`` (hold :func:`locked` around the render and this); ``now`` dates new bytes."""
     try:
-        return _write_site(site, out_dir, now or datetime.now(timezone.utc))
+        return _write_site(site, out_dir, now or datetime.now(UTC))
     except OSError as exc:
         raise OutputError(exc.filename or out_dir, exc) from None
 

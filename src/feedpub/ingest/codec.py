@@ -18,7 +18,17 @@ import zlib
 from typing import Any
 
 from ..model import (
-    EPOCH, MICROSECOND, NO_COVERAGE, Article, Coverage, Kind, Problem, Provider, image_fields, image_from, micros,
+    EPOCH,
+    MICROSECOND,
+    NO_COVERAGE,
+    Article,
+    Coverage,
+    Kind,
+    Problem,
+    Provider,
+    image_fields,
+    image_from,
+    micros,
     provider_fields,
 )
 from .validate import ParseResult
