@@ -21,6 +21,7 @@ file edited or added in a corpus is put back as it was.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -128,10 +129,8 @@ class Mutations:
             path.unlink(missing_ok=True)
         self.created.clear()
         for directory in self.created_dirs:
-            try:
+            with contextlib.suppress(OSError):
                 directory.rmdir()
-            except OSError:
-                pass
         self.created_dirs.clear()
 
 

@@ -121,7 +121,7 @@ def probe_load(args: argparse.Namespace) -> dict[str, Any]:
     loader.close()
     seconds = time.perf_counter() - t0
     usage1 = (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
-    cpu = [u1.ru_utime + u1.ru_stime - u0.ru_utime - u0.ru_stime for u0, u1 in zip(usage0, usage1)]
+    cpu = [u1.ru_utime + u1.ru_stime - u0.ru_utime - u0.ru_stime for u0, u1 in zip(usage0, usage1, strict=True)]
     out = {"files": corpus.files, "articles": len(corpus.articles), "rejected": corpus.rejected,
            "problems": len(corpus.problems), "parsed": loader.parsed, "from_cache": loader.from_cache,
            "workers": loader.workers, "seconds": seconds, "import_seconds": imported, "mem": proc_status(),

@@ -7,6 +7,7 @@ reading the versions of the tools for the report's header.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import platform
@@ -115,10 +116,10 @@ def table(n: int, r: dict[str, Any], d: dict[str, Any], runs: int) -> str:
         workers = load["cold"][0]["workers"]
         rows.append(f"| cold load: empty parse cache, {workers} worker processes | {fmt_rate(d['cold_rate'])} "
                     f"({spread(cs, 1)}) | CSafeLoader, 1 process: {fmt_rate(d['base_rate'])} ({spread(bs, 1)}) | "
-                    f"{d['cold_ratio']:.2f}x | >= 1.8x | {verdict(d['t_cold'], '%.2fx' % d['cold_ratio'])} |")
+                    f"{d['cold_ratio']:.2f}x | >= 1.8x | {verdict(d['t_cold'], '{:.2f}x'.format(d['cold_ratio']))} |")
         rows.append(f"| warm load: nothing changed, all from the parse cache | {fmt_rate(d['warm_rate'])} "
                     f"({spread(ws)}) | {fmt_rate(d['base_rate'])} | {d['warm_ratio']:.1f}x | >= 20x and < 10 s | "
-                    f"{verdict(d['t_warm'], '%.1fx, %.2f s' % (d['warm_ratio'], d['warm_s']))} |")
+                    f"{verdict(d['t_warm'], '{:.1f}x, {:.2f} s'.format(d['warm_ratio'], d['warm_s']))} |")
     build = r.get("build")
     if build:
         last = build["builds"][-1]
@@ -136,9 +137,9 @@ def table(n: int, r: dict[str, Any], d: dict[str, Any], runs: int) -> str:
         rows.append(f"| `feedpub build`, nothing changed (same out dir, warm cache) | {spread(inc['nothing_changed'])} "
                     f"| — | — | — | — |")
         rows.append(f"| `feedpub build` after one file edited (`touch_one` on the newest article) | "
-                    f"{spread(inc['edit'])} | — | — | <= 5 s | {verdict(d['t_edit_build'], '%.2f s' % d['edit_build_s'])} |")
+                    f"{spread(inc['edit'])} | — | — | <= 5 s | {verdict(d['t_edit_build'], '{:.2f} s'.format(d['edit_build_s']))} |")
         rows.append(f"| `feedpub build` after one file added (`add_one`) | {spread(inc['add'])} | — | — | <= 5 s | "
-                    f"{verdict(d['t_add_build'], '%.2f s' % d['add_build_s'])} |")
+                    f"{verdict(d['t_add_build'], '{:.2f} s'.format(d['add_build_s']))} |")
     rel = r.get("reload")
     if rel:
         for kind, what in (("edit", "edited file (new ETag of /feeds/all.xml)"),
@@ -160,7 +161,7 @@ def table(n: int, r: dict[str, Any], d: dict[str, Any], runs: int) -> str:
                         f"({spread(fp, 0, '/s')}) | bare Flask {fmt_rate(d['bare_' + kind])}; nginx "
                         f"{fmt_rate(d['nginx_' + kind])} | {d['ratio_bare_' + kind]:.2f}x bare Flask; "
                         f"{d['ratio_nginx_' + kind]:.3f}x nginx | >= 0.9x bare Flask | "
-                        f"{verdict(d['t_serve_' + kind], '%.2fx' % d['ratio_bare_' + kind])} |")
+                        f"{verdict(d['t_serve_' + kind], '{:.2f}x'.format(d['ratio_bare_' + kind]))} |")
         rows.append(f"| peak memory per gunicorn worker (VmHWM, max of 2; after load / after wrk) | "
                     f"{d['mem_load_hwm']:,.0f} / {d['mem_wrk_hwm']:,.0f} MiB (RSS {d['mem_wrk_rss']:,.0f} MiB) | "
                     f"bare Flask worker {d['mem_bare_hwm']:,.0f} MiB | — | <= 300 MiB | "
@@ -252,10 +253,8 @@ def machine() -> str:
                 break
     versions = []
     for package in ("feedpub", "PyYAML", "Flask", "Werkzeug", "gunicorn", "feedgen", "lxml", "nh3"):
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             versions.append(f"{package} {metadata.version(package)}")
-        except metadata.PackageNotFoundError:
-            pass
     try:
         import yaml
 
@@ -424,7 +423,7 @@ def render_report(results: list[dict[str, Any]], command: str, started: datetime
     for key, text in names:
         if key in d:
             summary.append(f"- {'met' if d[key] else '**not met**'}: {text}")
-    lines += [f"## Targets at {final['n']:,} articles", ""] + summary + [""]
+    lines += [f"## Targets at {final['n']:,} articles", "", *summary, ""]
     prof = []
     for r in results:
         try:

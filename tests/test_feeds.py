@@ -413,7 +413,7 @@ def test_related_links_in_atom(site: Site, seeds: Path) -> None:
         # feedgen alone writes links without rel; every entry link must carry one.
         assert all(link.get("rel") for link in entry.findall("atom:link", NS))
     for article, entry in zip(published(seeds), parsed(site, "all.atom").entries, strict=True):
-        assert [(l.href, l.title) for l in entry.links if l.rel == "related"] == [
+        assert [(link.href, link.title) for link in entry.links if link.rel == "related"] == [
             (r["webUrl"], r["title"]) for r in expected_related(article)]
 
 
@@ -423,7 +423,7 @@ def test_related_links_in_rss(site: Site, seeds: Path) -> None:
         assert [(r.get("href"), r.get("title")) for r in related] == [
             (r["webUrl"], r["title"]) for r in expected_related(article)]
     for article, entry in zip(published(seeds), parsed(site, "all.xml").entries, strict=True):
-        assert [l.href for l in entry.links if l.rel == "related"] == [r["webUrl"] for r in expected_related(article)]
+        assert [link.href for link in entry.links if link.rel == "related"] == [r["webUrl"] for r in expected_related(article)]
 
 
 def test_related_items_in_json(site: Site, seeds: Path) -> None:
@@ -504,7 +504,7 @@ def test_self_links_are_the_feeds_own_absolute_urls(site: Site, path: str) -> No
     assert jfeed(site, f"{path}.json")["home_page_url"] == page
     for suffix in (".xml", ".atom"):
         reader = parsed(site, path + suffix).feed
-        assert [l.href for l in reader.links if l.rel == "self"] == [f"{FEEDS_URL}{path}{suffix}"]
+        assert [link.href for link in reader.links if link.rel == "self"] == [f"{FEEDS_URL}{path}{suffix}"]
         assert reader.link == page
 
 
@@ -609,7 +609,7 @@ def test_relative_urls_in_article_data_are_resolved_or_dropped(write_article: Wr
     assert [u for _, _, u in all_urls(site) if not is_absolute(u)] == []
     [item] = jfeed(site, "all.json")["items"]
     assert item["image"] == f"{SITE_URL}/lead.jpg"
-    links = dict((url, attr) for attr, url in html_links(item["content_html"]))
+    links = {url: attr for attr, url in html_links(item["content_html"])}
     assert f"{SITE_URL}/local/page" in links
     assert f"{SITE_URL}/embed/1" in links
     assert jfeed(site, "providers/r.example.json")["icon"] == f"{SITE_URL}/logo.png"
@@ -649,7 +649,7 @@ def test_index_json_shape(site: Site, seeds: Path) -> None:
     index = jfeed(site, "index.json")
     jsonschema.validate(index, INDEX_SCHEMA)
     feeds = index["feeds"]
-    assert [f["kind"] for f in feeds][0] == "all"
+    assert next(f["kind"] for f in feeds) == "all"
     assert sorted({f["kind"] for f in feeds}) == ["all", "provider", "topic"]
     by_slug = {f["slug"]: f for f in feeds}
     assert len(by_slug) == len(feeds)

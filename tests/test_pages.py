@@ -309,7 +309,7 @@ def test_front_page_autodiscovery_names_the_main_feeds_and_each_resolves(client:
                                                                          index: list[dict[str, Any]]) -> None:
     page = assert_valid_page(client.get("/").data)
     main_feeds = [feed for feed in index if feed["kind"] in ("all", "topic")]
-    assert [feed["kind"] for feed in main_feeds][0] == "all" and len(main_feeds) == 5
+    assert next(feed["kind"] for feed in main_feeds) == "all" and len(main_feeds) == 5
     links = discovery(page)
     assert links == [link for feed in main_feeds for link in expected_discovery(feed)]
     for mimetype, _, href in links:

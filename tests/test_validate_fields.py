@@ -75,10 +75,7 @@ def raw_front(path: Path) -> dict[str, Any]:
 
 
 def as_utc(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
@@ -146,7 +143,6 @@ def test_seed_parses_every_field(seeds: Path, name: str) -> None:
         if item["webUrl"] in seen:
             continue
         seen.add(item["webUrl"])
-        pictures = item.get("images") or []
         expected_related.append(
             Related(
                 title=item["title"],

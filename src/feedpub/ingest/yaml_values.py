@@ -88,7 +88,7 @@ class Builder:
             return node.value  # timestamps stay text: dates get clear, field-named errors from parse
         if tag not in self.loader.yaml_constructors:
             raise UnknownTag(node)
-        if (tag in _SCALAR_TAGS) is not (kind is _Scalar) or tag == _MAP or tag == _SEQ:
+        if (tag in _SCALAR_TAGS) is not (kind is _Scalar) or tag in (_MAP, _SEQ):
             raise Dropped(node, f"a {short_tag(tag)} tag on a {_KIND[kind]}")
         try:
             return self.loader.construct_object(node, deep=True)

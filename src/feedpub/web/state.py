@@ -116,7 +116,7 @@ class FeedState:
         """
         times = self.published.claim([Claim(name, new.etag, new.last_modified) for name, new in outputs.items()],
                                      read_at)
-        return {name: redate(new, time) for (name, new), time in zip(outputs.items(), times)}
+        return {name: redate(new, time) for (name, new), time in zip(outputs.items(), times, strict=True)}
 
     def reload(self, paths: Collection[str] | None = None) -> bool:
         """Look for changed files and swap in a new snapshot if any; return whether it changed.
