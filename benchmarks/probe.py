@@ -170,7 +170,8 @@ def probe_render(args: argparse.Namespace) -> dict[str, Any]:
     assert site is not None
     newest = corpus.articles[0]
     return {"seconds": times, "feeds": len(site.feeds), "archives": len(getattr(site, "archives", ())),
-            "outputs": len(site.outputs), "rendered": site.rendered, "by_kind": _by_kind({n: len(o.body) for n, o in site.outputs.items()}),
+            "outputs": len(site.outputs), "rendered": site.rendered,
+            "by_kind": _by_kind({n: len(o.body) for n, o in site.outputs.items()}),
             "bytes": sum(len(o.body) for o in site.outputs.values()),
             "all_xml_bytes": len(site.outputs["all.xml"].body),
             "newest": {"path": newest.path, "url": newest.url, "domain": newest.provider.domain,

@@ -84,7 +84,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def get(port: int, path: str, headers: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
+def get(port: int, path: str, headers: dict[str, str] | None = None,
+        timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
     """One GET on a fresh connection: (status, headers with lower-case names, body)."""
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:

@@ -77,7 +77,8 @@ def index_of(out: Path) -> dict[str, Any]:
 
 
 def leftovers(out: Path) -> list[str]:
-    return [p.name for p in out.rglob("*") if p.is_file() and p.name.startswith(".") and p.name != ".feedpub-manifest.json"]
+    return [p.name for p in out.rglob("*")
+            if p.is_file() and p.name.startswith(".") and p.name != ".feedpub-manifest.json"]
 
 
 # -- build -------------------------------------------------------------------------------------------
@@ -232,7 +233,8 @@ def test_builds_are_byte_identical_after_a_clean_rebuild(runner: CliRunner, seed
     assert {name: data for name, (_, _, data) in snapshot(out).items()} == first
 
 
-def test_changed_file_is_replaced_by_rename_and_others_untouched(runner: CliRunner, seeds: Path, tmp_path: Path) -> None:
+def test_changed_file_is_replaced_by_rename_and_others_untouched(runner: CliRunner, seeds: Path,
+                                                                  tmp_path: Path) -> None:
     out = tmp_path / "out"
     build(runner, seeds, out)
     before = snapshot(out)

@@ -358,7 +358,8 @@ def test_urls_in_other_scripts_are_kept() -> None:
 def test_a_date_whose_utc_form_no_output_can_write_is_refused(field: str, date: str) -> None:
     article, problems = parse(document(**{field: quoted(date)}))
     (problem,) = problems
-    assert problem.line == LINES[field] and "out of range" in problem.message and "years 1000 to 9999" in problem.message
+    assert problem.line == LINES[field]
+    assert "out of range" in problem.message and "years 1000 to 9999" in problem.message
     if field == "publishedDateTime":
         assert article is None and problem.severity == "error"
     else:
@@ -404,7 +405,8 @@ def test_a_long_topic_list_costs_what_reading_it_costs(monkeypatch: pytest.Monke
     article, problems = parse(_topics(items))
     assert article is not None and len(article.topics) == MAX_TOPICS
     assert calls <= items.index(f"topic {MAX_TOPICS}") + 1 + 20  # each examined once; the rest never
-    assert [p.message for p in problems] == [f"topics: more than {MAX_TOPICS} topics; only the first {MAX_TOPICS} are kept"]
+    assert [p.message for p in problems] == [
+        f"topics: more than {MAX_TOPICS} topics; only the first {MAX_TOPICS} are kept"]
 
 
 def test_60k_topics_parse_in_well_under_two_seconds() -> None:
@@ -487,7 +489,8 @@ def test_a_duplicate_key_is_a_warning_and_the_last_value_wins() -> None:
     assert [(p.severity, p.line, p.message) for p in problems] == [
         ("warning", LINES["provider.domain"] + 1,
          f"provider.name: duplicate key (first on line {LINES['provider.name']}); the last value is used"),
-        ("warning", LINES["notes"] + 1, f"title: duplicate key (first on line {LINES['title']}); the last value is used"),
+        ("warning", LINES["notes"] + 1,
+         f"title: duplicate key (first on line {LINES['title']}); the last value is used"),
     ]
 
 

@@ -144,7 +144,8 @@ def newsboat_runs(work: Path, urls: list[str], runs: int = 3) -> Path:
     for run in range(1, runs + 1):
         proc, log, cache = run_newsboat(work, urls)
         errors = [line for line in log.splitlines() if "ERROR" in line]  # USERERROR and ERROR
-        assert proc.returncode == 0 and not errors, f"newsboat run {run}: {proc.stdout}{proc.stderr}\n" + "\n".join(errors)
+        assert proc.returncode == 0 and not errors, (
+            f"newsboat run {run}: {proc.stdout}{proc.stderr}\n" + "\n".join(errors))
     return cache
 
 
@@ -411,7 +412,8 @@ def test_every_reader_gets_304_on_its_repeat_fetch(server: GunicornServer, tmp_p
             # ... and gets a 304.
             assert repeat.status == 304, f"{name} {path}\n{report_text}"
     agents = {name: {q.user_agent for qs in requests.values() for q in qs} for name, requests in seen.items()}
-    assert any("newsboat/" in a for a in agents["newsboat"]) and any("python-reader/" in a for a in agents["reader"]), agents
+    assert any("newsboat/" in a for a in agents["newsboat"]), agents
+    assert any("python-reader/" in a for a in agents["reader"]), agents
 
 
 def test_missing_reader_skips_locally_and_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -394,7 +394,8 @@ def test_no_usable_url_rejects_the_file(web: object, original: object) -> None:
 
 @pytest.mark.parametrize(
     ("domain", "expected"),
-    [("wired.com", "wired.com"), ("WIRED.Com", "wired.com"), ("wired.com.", "wired.com"), (" Wired.COM. ", "wired.com")],
+    [("wired.com", "wired.com"), ("WIRED.Com", "wired.com"), ("wired.com.", "wired.com"),
+     (" Wired.COM. ", "wired.com")],
 )
 def test_provider_domain_is_normalised(domain: str, expected: str) -> None:
     article, _ = parse(front(provider={"name": "Wired", "domain": domain}))

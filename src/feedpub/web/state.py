@@ -54,7 +54,7 @@ def _publisher(settings: Settings) -> Publisher | None:
 
 
 def _unchanged(before: Prepared | None, new: Prepared | None) -> Prepared:
-    """``before`` when ``new`` has the same bytes (or was not rendered): its object and date stay, nothing is announced."""
+    """``before`` when ``new`` has the same bytes (or was not rendered): its object and date stay, nothing announced."""
     if new is None or (before is not None and before.etag == new.etag and before.mimetype == new.mimetype):
         assert before is not None  # not rendered means taken from the previous snapshot
         return before
