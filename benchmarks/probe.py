@@ -121,7 +121,7 @@ def probe_load(args: argparse.Namespace) -> dict[str, Any]:
     loader.close()
     seconds = time.perf_counter() - t0
     usage1 = (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
-    cpu = [u1.ru_utime + u1.ru_stime - u0.ru_utime - u0.ru_stime for u0, u1 in zip(usage0, usage1)]
+    cpu = [u1.ru_utime + u1.ru_stime - u0.ru_utime - u0.ru_stime for u0, u1 in zip(usage0, usage1, strict=True)]
     out = {"files": corpus.files, "articles": len(corpus.articles), "rejected": corpus.rejected,
            "problems": len(corpus.problems), "parsed": loader.parsed, "from_cache": loader.from_cache,
            "workers": loader.workers, "seconds": seconds, "import_seconds": imported, "mem": proc_status(),
@@ -170,7 +170,8 @@ def probe_render(args: argparse.Namespace) -> dict[str, Any]:
     assert site is not None
     newest = corpus.articles[0]
     return {"seconds": times, "feeds": len(site.feeds), "archives": len(getattr(site, "archives", ())),
-            "outputs": len(site.outputs), "rendered": site.rendered, "by_kind": _by_kind({n: len(o.body) for n, o in site.outputs.items()}),
+            "outputs": len(site.outputs), "rendered": site.rendered,
+            "by_kind": _by_kind({n: len(o.body) for n, o in site.outputs.items()}),
             "bytes": sum(len(o.body) for o in site.outputs.values()),
             "all_xml_bytes": len(site.outputs["all.xml"].body),
             "newest": {"path": newest.path, "url": newest.url, "domain": newest.provider.domain,

@@ -7,6 +7,7 @@ reading the versions of the tools for the report's header.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import platform
@@ -115,10 +116,10 @@ def table(n: int, r: dict[str, Any], d: dict[str, Any], runs: int) -> str:
         workers = load["cold"][0]["workers"]
         rows.append(f"| cold load: empty parse cache, {workers} worker processes | {fmt_rate(d['cold_rate'])} "
                     f"({spread(cs, 1)}) | CSafeLoader, 1 process: {fmt_rate(d['base_rate'])} ({spread(bs, 1)}) | "
-                    f"{d['cold_ratio']:.2f}x | >= 1.8x | {verdict(d['t_cold'], '%.2fx' % d['cold_ratio'])} |")
+                    f"{d['cold_ratio']:.2f}x | >= 1.8x | {verdict(d['t_cold'], '{:.2f}x'.format(d['cold_ratio']))} |")
         rows.append(f"| warm load: nothing changed, all from the parse cache | {fmt_rate(d['warm_rate'])} "
                     f"({spread(ws)}) | {fmt_rate(d['base_rate'])} | {d['warm_ratio']:.1f}x | >= 20x and < 10 s | "
-                    f"{verdict(d['t_warm'], '%.1fx, %.2f s' % (d['warm_ratio'], d['warm_s']))} |")
+                    f"{verdict(d['t_warm'], '{:.1f}x, {:.2f} s'.format(d['warm_ratio'], d['warm_s']))} |")
     build = r.get("build")
     if build:
         last = build["builds"][-1]
@@ -136,9 +137,10 @@ def table(n: int, r: dict[str, Any], d: dict[str, Any], runs: int) -> str:
         rows.append(f"| `feedpub build`, nothing changed (same out dir, warm cache) | {spread(inc['nothing_changed'])} "
                     f"| — | — | — | — |")
         rows.append(f"| `feedpub build` after one file edited (`touch_one` on the newest article) | "
-                    f"{spread(inc['edit'])} | — | — | <= 5 s | {verdict(d['t_edit_build'], '%.2f s' % d['edit_build_s'])} |")
+                    f"{spread(inc['edit'])} | — | — | <= 5 s | "
+                    f"{verdict(d['t_edit_build'], '{:.2f} s'.format(d['edit_build_s']))} |")
         rows.append(f"| `feedpub build` after one file added (`add_one`) | {spread(inc['add'])} | — | — | <= 5 s | "
-                    f"{verdict(d['t_add_build'], '%.2f s' % d['add_build_s'])} |")
+                    f"{verdict(d['t_add_build'], '{:.2f} s'.format(d['add_build_s']))} |")
     rel = r.get("reload")
     if rel:
         for kind, what in (("edit", "edited file (new ETag of /feeds/all.xml)"),
@@ -160,13 +162,14 @@ def table(n: int, r: dict[str, Any], d: dict[str, Any], runs: int) -> str:
                         f"({spread(fp, 0, '/s')}) | bare Flask {fmt_rate(d['bare_' + kind])}; nginx "
                         f"{fmt_rate(d['nginx_' + kind])} | {d['ratio_bare_' + kind]:.2f}x bare Flask; "
                         f"{d['ratio_nginx_' + kind]:.3f}x nginx | >= 0.9x bare Flask | "
-                        f"{verdict(d['t_serve_' + kind], '%.2fx' % d['ratio_bare_' + kind])} |")
+                        f"{verdict(d['t_serve_' + kind], '{:.2f}x'.format(d['ratio_bare_' + kind]))} |")
         rows.append(f"| peak memory per gunicorn worker (VmHWM, max of 2; after load / after wrk) | "
                     f"{d['mem_load_hwm']:,.0f} / {d['mem_wrk_hwm']:,.0f} MiB (RSS {d['mem_wrk_rss']:,.0f} MiB) | "
                     f"bare Flask worker {d['mem_bare_hwm']:,.0f} MiB | — | <= 300 MiB | "
                     f"{verdict(d['t_memory'], '{:,.0f} MiB'.format(max(d['mem_load_hwm'], d['mem_wrk_hwm'])))} |")
         rows.append(f"| gunicorn start until both workers serve (warm cache) | "
-                    f"{sv['feedpub']['start_seconds']:.1f} s | bare Flask {sv['bare']['start_seconds']:.1f} s | — | — | — |")
+                    f"{sv['feedpub']['start_seconds']:.1f} s | bare Flask {sv['bare']['start_seconds']:.1f} s "
+                    f"| — | — | — |")
     return "\n".join(rows)
 
 
@@ -206,12 +209,14 @@ def details(n: int, r: dict[str, Any], d: dict[str, Any]) -> str:
         idle = sv["feedpub"].get("idle_cpu_share", {})
         if idle:
             out.append("- Idle CPU of each feedpub worker before wrk (its reload watcher: a full scan of the seeds "
-                       "directory on its first round and every 30 s, otherwise asleep until inotify reports a change): " + ", ".join(f"{v * 100:.0f}%" for v in idle.values())
+                       "directory on its first round and every 30 s, otherwise asleep until inotify reports a change): "
+                       + ", ".join(f"{v * 100:.0f}%" for v in idle.values())
                        + " of a core; bare Flask workers: "
                        + ", ".join(f"{v * 100:.0f}%" for v in sv["bare"].get("idle_cpu_share", {}).values()) + ".")
         if "feedpub_idle_watcher" in sv:
             out.append(f"- Same feedpub server with FEEDPUB_RELOAD_INTERVAL=3600 (watcher asleep during wrk): 200 "
-                       f"{fmt_rate(d['feedpub_idle_watcher_200'])} ({d['feedpub_idle_watcher_200'] / d['bare_200']:.2f}x "
+                       f"{fmt_rate(d['feedpub_idle_watcher_200'])} "
+                       f"({d['feedpub_idle_watcher_200'] / d['bare_200']:.2f}x "
                        f"bare Flask), 304 {fmt_rate(d['feedpub_idle_watcher_304'])} "
                        f"({d['feedpub_idle_watcher_304'] / d['bare_304']:.2f}x bare Flask).")
     rel = r.get("reload")
@@ -252,10 +257,8 @@ def machine() -> str:
                 break
     versions = []
     for package in ("feedpub", "PyYAML", "Flask", "Werkzeug", "gunicorn", "feedgen", "lxml", "nh3"):
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             versions.append(f"{package} {metadata.version(package)}")
-        except metadata.PackageNotFoundError:
-            pass
     try:
         import yaml
 
@@ -341,10 +344,10 @@ def profiles(n: int, r: dict[str, Any], d: dict[str, Any]) -> str:
         b = inc["breakdown"]
         status = "met" if d.get("t_edit_build") and d.get("t_add_build") else "NOT met"
         parts.append(f"**Incremental `feedpub build` ({size}): edit {d['edit_build_s']:.2f} s, add "
-                     f"{d['add_build_s']:.2f} s, target 5 s: {status}.** The same one-file edit built in-process, stage "
-                     f"by stage (parsed {b['parsed']}, from cache {b['from_cache']:,}, rendered {b['rendered']:,} "
-                     f"files, wrote {b['written']:,}); imports took {b['import_seconds']:.2f} s and interpreter start-up "
-                     f"comes on top.\n\n" + _breakdown_table(b))
+                     f"{d['add_build_s']:.2f} s, target 5 s: {status}.** The same one-file edit built in-process, "
+                     f"stage by stage (parsed {b['parsed']}, from cache {b['from_cache']:,}, rendered "
+                     f"{b['rendered']:,} files, wrote {b['written']:,}); imports took {b['import_seconds']:.2f} s and "
+                     f"interpreter start-up comes on top.\n\n" + _breakdown_table(b))
     if "server" in pr:
         p = pr["server"]
         st = p["stages"]
@@ -387,8 +390,10 @@ def _profile(what: str, profile: str) -> str:
 def _code_change(start: str | None, end: str | None) -> str:
     if end in (None, start):
         return ""
-    same_src = start is not None and re.findall(r"src/ [0-9a-f]+", start) == re.findall(r"src/ [0-9a-f]+", end or "")
-    why = "other files were committed during the run; src/ is the same" if same_src else "the code changed during the run"
+    trees = r"src/ [0-9a-f]+"
+    same_src = start is not None and re.findall(trees, start) == re.findall(trees, end or "")
+    why = ("other files were committed during the run; src/ is the same" if same_src
+           else "the code changed during the run")
     return f" at the start, {end} at the end ({why})"
 
 
@@ -420,11 +425,12 @@ def render_report(results: list[dict[str, Any]], command: str, started: datetime
              ("t_edit_build", "`feedpub build` after an edit <= 5 s"),
              ("t_add_build", "`feedpub build` after an addition <= 5 s"),
              ("t_render", "full render <= 10% of cold load"), ("t_memory", "memory per worker <= 300 MiB"),
-             ("t_serve_200", "cached feed 200 >= 0.9x bare Flask"), ("t_serve_304", "cached feed 304 >= 0.9x bare Flask")]
+             ("t_serve_200", "cached feed 200 >= 0.9x bare Flask"),
+             ("t_serve_304", "cached feed 304 >= 0.9x bare Flask")]
     for key, text in names:
         if key in d:
             summary.append(f"- {'met' if d[key] else '**not met**'}: {text}")
-    lines += [f"## Targets at {final['n']:,} articles", ""] + summary + [""]
+    lines += [f"## Targets at {final['n']:,} articles", "", *summary, ""]
     prof = []
     for r in results:
         try:

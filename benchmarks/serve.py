@@ -7,6 +7,7 @@ after an error. Every wait is bounded.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -83,7 +84,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def get(port: int, path: str, headers: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
+def get(port: int, path: str, headers: dict[str, str] | None = None,
+        timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
     """One GET on a fresh connection: (status, headers with lower-case names, body)."""
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
@@ -111,12 +113,9 @@ class Server:
 
     def start(self) -> Server:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.log_path, "ab")
-        try:
+        with open(self.log_path, "ab") as handle:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(self.argv, env=self.env, cwd=REPO, stdout=handle, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
-        finally:
-            handle.close()
         _SERVERS.append(self)
         return self
 
@@ -170,10 +169,8 @@ class Server:
     def _signal_all(self, signum: int) -> None:
         pids = [self.pid, *self.workers()] if self.alive() else []
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
-            except ProcessLookupError:
-                pass
 
     def pause(self) -> None:
         """SIGSTOP the master and its workers, so an idle server takes no CPU while another is measured."""

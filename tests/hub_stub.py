@@ -25,7 +25,7 @@ def main() -> None:
     state = {"seen": 0}
 
     class Hub(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:  # http.server's naming
             length = int(self.headers.get("Content-Length") or 0)
             form = urllib.parse.parse_qs(self.rfile.read(length).decode())
             time.sleep(options.delay)

@@ -351,7 +351,8 @@ def entries_of(body: bytes, suffix: str) -> list[Entry]:
                 for item in root.iter("item")]
     out = []
     for entry in root.iter(f"{ATOM}entry"):
-        alternate = [link.get("href") for link in entry.iter(f"{ATOM}link") if link.get("rel", "alternate") == "alternate"]
+        alternate = [link.get("href") for link in entry.iter(f"{ATOM}link")
+                     if link.get("rel", "alternate") == "alternate"]
         out.append(Entry(entry.findtext(f"{ATOM}id") or "", entry.findtext(f"{ATOM}title") or "",
                          alternate[0] if alternate else ""))
     return out

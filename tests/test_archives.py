@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import feedparser
 import pytest
 from click.testing import CliRunner
-from lxml import etree
-
 from hypothesis import given
 from hypothesis import strategies as st
+from lxml import etree
 
 from feedpub.catalog.archives import month_name
 from feedpub.cli import main
@@ -121,7 +120,7 @@ def test_month_name_is_strftime_year_month(moment: datetime) -> None:
 
 
 @given(st.lists(st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2030, 12, 31),
-                             timezones=st.just(timezone.utc)), max_size=40), st.booleans())
+                             timezones=st.just(UTC)), max_size=40), st.booleans())
 def test_articles_are_grouped_by_month_in_order_or_not(moments: list[datetime], newest_first: bool) -> None:
     from feedpub.catalog.archives import _by_month
     from feedpub.model import Article, Provider

@@ -114,8 +114,10 @@ def test_a_lock_held_too_long_is_one_line_and_exit_1(tmp_path: Path) -> None:
     with holding_the_lock(out):
         result = invoke(seeds, out, "--lock-wait", "0.3")
     assert result.exit_code == 1
-    assert result.stderr.splitlines() == [f"waiting for another build writing {out}",
-                                          f"Error: another feedpub build is writing to {out}; gave up waiting after 0.3 s"]
+    assert result.stderr.splitlines() == [
+        f"waiting for another build writing {out}",
+        f"Error: another feedpub build is writing to {out}; gave up waiting after 0.3 s",
+    ]
     assert list(out.iterdir()) == []
 
 

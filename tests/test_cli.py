@@ -6,7 +6,7 @@ import json
 import os
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +77,8 @@ def index_of(out: Path) -> dict[str, Any]:
 
 
 def leftovers(out: Path) -> list[str]:
-    return [p.name for p in out.rglob("*") if p.is_file() and p.name.startswith(".") and p.name != ".feedpub-manifest.json"]
+    return [p.name for p in out.rglob("*")
+            if p.is_file() and p.name.startswith(".") and p.name != ".feedpub-manifest.json"]
 
 
 # -- build -------------------------------------------------------------------------------------------
@@ -232,7 +233,8 @@ def test_builds_are_byte_identical_after_a_clean_rebuild(runner: CliRunner, seed
     assert {name: data for name, (_, _, data) in snapshot(out).items()} == first
 
 
-def test_changed_file_is_replaced_by_rename_and_others_untouched(runner: CliRunner, seeds: Path, tmp_path: Path) -> None:
+def test_changed_file_is_replaced_by_rename_and_others_untouched(runner: CliRunner, seeds: Path,
+                                                                  tmp_path: Path) -> None:
     out = tmp_path / "out"
     build(runner, seeds, out)
     before = snapshot(out)
@@ -313,7 +315,7 @@ def test_a_date_with_a_fraction_of_a_second_is_the_exact_mtime_and_needs_no_rend
                                            publishedDateTime="2030-05-06T07:08:09.123457Z"))
     out = tmp_path / "out"
     build(runner, seeds, out)
-    expected = datetime(2030, 5, 6, 7, 8, 9, 123457, tzinfo=timezone.utc)
+    expected = datetime(2030, 5, 6, 7, 8, 9, 123457, tzinfo=UTC)
     assert (out / "all.xml").stat().st_mtime_ns == int(expected.timestamp()) * 10**9 + 123457000
     again = build(runner, seeds, out)
     assert "(0 rendered)" in again.stdout, again.stdout

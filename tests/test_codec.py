@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import copy
 import json
-import pickle
 import logging
+import pickle
 import zlib
 from pathlib import Path
 
 import pytest
 
-from feedpub.render.entry_content import entry_html
 from feedpub.ingest.codec import CodecError, Decoder, encode
 from feedpub.ingest.scan import read_file, scan
 from feedpub.model import Coverage, Related
+from feedpub.render.entry_content import entry_html
 
 from .conftest import SEEDS
 
@@ -101,7 +101,8 @@ def test_damaged_results_are_refused(slot: int, value: object) -> None:
 
 @pytest.mark.parametrize("value", [[[1, 2, 3, 4]], [["t", "u", 1.5, None]], [["t", "u", None, ["n", None, None]]],
                                    {"t": "u"}, [["t", "u", None]]])
-def test_related_items_of_a_foreign_shape_are_left_out_not_fatal(value: object, caplog: pytest.LogCaptureFixture) -> None:
+def test_related_items_of_a_foreign_shape_are_left_out_not_fatal(value: object,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
     # A row whose checksum matches but whose related items have another shape (a foreign writer):
     # the start does not build related items, so the entry that renders them loses them, not its feed.
     result = _with_related()
@@ -130,7 +131,8 @@ def test_packed_related_items_unpack_to_what_was_parsed(corpus_dir: Path, genera
         assert len(related.packed) < sum(len(i.title) + len(i.url) for i in items) + 80 * len(items)
 
 
-@pytest.mark.parametrize("blob", [b"", b"{}", b"[1,2]", b"\xff\xfe", b"[[], 3, null]", b'[[[1, "error"]], "d", null]', b'[[], "d", null]'])
+@pytest.mark.parametrize("blob", [b"", b"{}", b"[1,2]", b"\xff\xfe", b"[[], 3, null]", b'[[[1, "error"]], "d", null]',
+                                  b'[[], "d", null]'])
 def test_garbage_is_refused(blob: bytes) -> None:
     with pytest.raises(CodecError):
         Decoder().decode(blob, "x.md")
@@ -158,4 +160,5 @@ def test_a_changed_title_is_refused() -> None:
     altered = blob[:at] + bytes([title[0] ^ 0x20]) + blob[at + 1:]  # a letter's case: still valid JSON text
     with pytest.raises(CodecError, match="checksum"):
         Decoder().decode(altered, result.path)
-    assert Decoder().decode(_sealed(*_opened(altered)), result.path).article.title != result.article.title  # the seal is all that told
+    # the seal is all that told
+    assert Decoder().decode(_sealed(*_opened(altered)), result.path).article.title != result.article.title

@@ -15,7 +15,7 @@ import re
 import shutil
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -25,8 +25,17 @@ from lxml import etree, html
 from feedpub.settings import Settings
 
 from .conftest import SITE_URL
-from .readers_support import (FIXTURE_CORPUS, SEEDS, archive_count, build_site, built_sites, feed_count, feed_files,
-                              need_module, xml_feed_count)
+from .readers_support import (
+    FIXTURE_CORPUS,
+    SEEDS,
+    archive_count,
+    build_site,
+    built_sites,
+    feed_count,
+    feed_files,
+    need_module,
+    xml_feed_count,
+)
 
 HERE = Path(__file__).resolve().parent
 SCHEMA_PATH = HERE / "jsonfeed-1.1.schema.json"
@@ -379,9 +388,9 @@ def atom_problems(body: bytes, url: str) -> list[str]:
         if n > 1:
             say(f"entry id {entry_id!r} appears {n} times")
     feed_updated = root.findtext(f"{A}updated")
-    if updated_dates and feed_updated and RFC3339.match(feed_updated):
-        if datetime.fromisoformat(feed_updated.replace("Z", "+00:00")) < max(updated_dates):
-            say(f"feed atom:updated {feed_updated} is older than its newest entry")
+    if (updated_dates and feed_updated and RFC3339.match(feed_updated)
+            and datetime.fromisoformat(feed_updated.replace("Z", "+00:00")) < max(updated_dates)):
+        say(f"feed atom:updated {feed_updated} is older than its newest entry")
     return problems + _atom_url_problems(root)
 
 
@@ -491,7 +500,7 @@ def json_problems(document: dict, url: str, validator) -> list[str]:  # type: ig
     problems += [f"feed {p}" for p in _json_author_problems(document, required=True)]
     items = document.get("items")
     if not isinstance(items, list):
-        return problems + ["items is not an array"]
+        return [*problems, "items is not an array"]
     ids: Counter[str] = Counter()
     for index, item in enumerate(items):
         where = f"item {index + 1}"
@@ -545,7 +554,7 @@ def _json_urls(document: dict) -> Iterator[tuple[str, str | None]]:
     for key in ("home_page_url", "feed_url", "next_url", "icon", "favicon"):
         if key in document:
             yield key, document[key]
-    for author in document.get("authors", []) + [document.get("author") or {}]:
+    for author in [*document.get("authors", []), document.get("author") or {}]:
         for key in ("url", "avatar"):
             if key in author:
                 yield f"author {key}", author[key]
@@ -554,7 +563,7 @@ def _json_urls(document: dict) -> Iterator[tuple[str, str | None]]:
         for key in ("url", "external_url", "image", "banner_image"):
             if key in item:
                 yield f"{where} {key}", item[key]
-        for author in item.get("authors", []) + [item.get("author") or {}]:
+        for author in [*item.get("authors", []), item.get("author") or {}]:
             for key in ("url", "avatar"):
                 if key in author:
                     yield f"{where} author {key}", author[key]
@@ -590,7 +599,7 @@ def test_rss_atom_and_json_describe_the_same_entries(sites: dict[str, Path]) -> 
         if not len(items) == len(rss_items) == len(atom_entries):
             say(f"{len(items)} JSON items, {len(rss_items)} RSS items, {len(atom_entries)} Atom entries")
             continue
-        for index, (item, rss_item, entry) in enumerate(zip(items, rss_items, atom_entries)):
+        for index, (item, rss_item, entry) in enumerate(zip(items, rss_items, atom_entries, strict=True)):
             where = f"entry {index + 1}"
             ids = {item["id"], text(rss_item.find("guid")), text(entry.find(f"{A}id"))}
             links = {item.get("url"), text(rss_item.find("link")),
@@ -688,7 +697,7 @@ def test_ids_are_stable_when_an_unrelated_article_is_added(tmp_path: Path) -> No
     # Dated between two existing entries, so it lands in the middle of all.* (not newest, not oldest).
     middle = datetime.fromisoformat(items[10]["date_published"].replace("Z", "+00:00")) - timedelta(seconds=1)
     (seeds / "unrelated.md").write_text(
-        UNRELATED.format(date=middle.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")), "utf-8")
+        UNRELATED.format(date=middle.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")), "utf-8")
     after = build_site(seeds, tmp_path / "after", SITE_URL)
     new_id = "https://unrelated.example/gardening/tomatoes"
     old_tree, new_tree = _tree(before), _tree(after)

@@ -7,7 +7,7 @@ import functools
 import json
 import re
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,7 +35,7 @@ NS = {
     "dc": "http://purl.org/dc/elements/1.1/",
     "content": "http://purl.org/rss/1.0/modules/content/",
 }
-UTC = timezone.utc
+UTC = UTC
 SUFFIXES = (".xml", ".atom", ".json")
 WriteArticle = Callable[..., Path]
 
@@ -242,7 +242,8 @@ def test_build_writes_the_expected_tree(seeds: Path, tmp_path: Path) -> None:
     for name in EXPECTED_FILES:
         assert (out / name).is_file(), name
     site = render(seeds)
-    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and not p.name.startswith("."))
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
+                     if p.is_file() and not p.name.startswith("."))
     assert written == sorted(site.outputs)
     for name, output in site.outputs.items():
         assert (out / name).read_bytes() == output.body, name  # the build and the renderer agree byte for byte
@@ -315,7 +316,8 @@ def test_empty_feeds_are_valid(site: Site) -> None:
         for suffix in (".xml", ".atom"):
             reader = parsed(site, path + suffix)
             assert reader.entries == []
-            assert reader.feed.title.endswith(("Natural Language Processing", "Courthouse News Service", "The Daily Dot"))
+            assert reader.feed.title.endswith(
+                ("Natural Language Processing", "Courthouse News Service", "The Daily Dot"))
 
 
 def test_ties_are_ordered_by_url(write_article: WriteArticle) -> None:
@@ -413,7 +415,7 @@ def test_related_links_in_atom(site: Site, seeds: Path) -> None:
         # feedgen alone writes links without rel; every entry link must carry one.
         assert all(link.get("rel") for link in entry.findall("atom:link", NS))
     for article, entry in zip(published(seeds), parsed(site, "all.atom").entries, strict=True):
-        assert [(l.href, l.title) for l in entry.links if l.rel == "related"] == [
+        assert [(link.href, link.title) for link in entry.links if link.rel == "related"] == [
             (r["webUrl"], r["title"]) for r in expected_related(article)]
 
 
@@ -423,7 +425,8 @@ def test_related_links_in_rss(site: Site, seeds: Path) -> None:
         assert [(r.get("href"), r.get("title")) for r in related] == [
             (r["webUrl"], r["title"]) for r in expected_related(article)]
     for article, entry in zip(published(seeds), parsed(site, "all.xml").entries, strict=True):
-        assert [l.href for l in entry.links if l.rel == "related"] == [r["webUrl"] for r in expected_related(article)]
+        hrefs = [link.href for link in entry.links if link.rel == "related"]
+        assert hrefs == [r["webUrl"] for r in expected_related(article)]
 
 
 def test_related_items_in_json(site: Site, seeds: Path) -> None:
@@ -504,7 +507,7 @@ def test_self_links_are_the_feeds_own_absolute_urls(site: Site, path: str) -> No
     assert jfeed(site, f"{path}.json")["home_page_url"] == page
     for suffix in (".xml", ".atom"):
         reader = parsed(site, path + suffix).feed
-        assert [l.href for l in reader.links if l.rel == "self"] == [f"{FEEDS_URL}{path}{suffix}"]
+        assert [link.href for link in reader.links if link.rel == "self"] == [f"{FEEDS_URL}{path}{suffix}"]
         assert reader.link == page
 
 
@@ -609,7 +612,7 @@ def test_relative_urls_in_article_data_are_resolved_or_dropped(write_article: Wr
     assert [u for _, _, u in all_urls(site) if not is_absolute(u)] == []
     [item] = jfeed(site, "all.json")["items"]
     assert item["image"] == f"{SITE_URL}/lead.jpg"
-    links = dict((url, attr) for attr, url in html_links(item["content_html"]))
+    links = {url: attr for attr, url in html_links(item["content_html"])}
     assert f"{SITE_URL}/local/page" in links
     assert f"{SITE_URL}/embed/1" in links
     assert jfeed(site, "providers/r.example.json")["icon"] == f"{SITE_URL}/logo.png"
@@ -649,7 +652,7 @@ def test_index_json_shape(site: Site, seeds: Path) -> None:
     index = jfeed(site, "index.json")
     jsonschema.validate(index, INDEX_SCHEMA)
     feeds = index["feeds"]
-    assert [f["kind"] for f in feeds][0] == "all"
+    assert next(f["kind"] for f in feeds) == "all"
     assert sorted({f["kind"] for f in feeds}) == ["all", "provider", "topic"]
     by_slug = {f["slug"]: f for f in feeds}
     assert len(by_slug) == len(feeds)
@@ -749,7 +752,8 @@ def topic_article(index: int, topic: str, date: str = "2020-01-01T00:00:00Z") ->
 @pytest.mark.parametrize(
     ("topic", "slug"),
     [("AI", "ai"), ("Natural Language Processing", "natural-language-processing"), ("AWS AI", "aws-ai"),
-     ("Réseaux de neurones", "reseaux-de-neurones"), ("C++ & Rust!", "c-rust"), ("  Deep   Learning ", "deep-learning")],
+     ("Réseaux de neurones", "reseaux-de-neurones"), ("C++ & Rust!", "c-rust"),
+     ("  Deep   Learning ", "deep-learning")],
 )
 def test_topic_slugs(write_article: WriteArticle, topic: str, slug: str) -> None:
     write_article("a.md", topic_article(0, topic))
@@ -836,7 +840,8 @@ def test_max_items_keeps_the_newest(write_article: WriteArticle, max_items: int)
 
 def test_default_max_items_is_50(write_article: WriteArticle) -> None:
     for index in range(55):
-        write_article(f"{index:02}.md", topic_article(index, "Many", f"2020-02-{index % 28 + 1:02}T{index % 24:02}:00:00Z"))
+        date = f"2020-02-{index % 28 + 1:02}T{index % 24:02}:00:00Z"
+        write_article(f"{index:02}.md", topic_article(index, "Many", date))
     site = render(write_article.root)  # type: ignore[attr-defined]
     assert len(parsed(site, "many.xml").entries) == 50
     assert len(jfeed(site, "all.json")["items"]) == 50

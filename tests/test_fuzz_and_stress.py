@@ -28,7 +28,7 @@ from feedpub.ingest.loader import load
 from feedpub.render.site import render_site
 from feedpub.settings import Settings
 
-from .conftest import ROOT, SEEDS
+from .conftest import SEEDS
 from .test_gunicorn import fetch, run_gunicorn, wait_for
 
 ALLOWED = {200, 304, 400, 404, 405}
@@ -83,7 +83,8 @@ def _articles(root: Path, count: int, title_prefix: str) -> None:
     root.mkdir(parents=True, exist_ok=True)
     for n in range(count):
         text = templates[n % len(templates)]
-        text = text.replace('title: "', f'title: "{title_prefix} {n}: ', 1).replace("published: false", "published: true")
+        text = text.replace('title: "', f'title: "{title_prefix} {n}: ', 1)
+        text = text.replace("published: false", "published: true")
         for key in ("webUrl", "originalUrl"):
             text = text.replace(f'{key}: "https://', f'{key}: "https://n{n}.', 1)
         (root / f"a{n:05d}.md").write_text(text, "utf-8")
@@ -97,7 +98,8 @@ def _tree(out: Path) -> dict[str, bytes]:
 def test_killed_build_leaves_old_or_new_files_and_the_next_build_completes(tmp_path: Path) -> None:
     seeds, out = tmp_path / "seeds", tmp_path / "out"
     _articles(seeds, 1500, "Old")
-    assert CliRunner().invoke(main, ["build", "--seeds", str(seeds), "--out", str(out), "--max-items", "5"]).exit_code == 0
+    build = ["build", "--seeds", str(seeds), "--out", str(out), "--max-items", "5"]
+    assert CliRunner().invoke(main, build).exit_code == 0
     old = _tree(out)
     _articles(seeds, 1500, "New")
     expected_new = tmp_path / "expected"

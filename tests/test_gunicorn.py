@@ -89,7 +89,7 @@ def server(seeds: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Itera
 
 
 def test_gunicorn_serves_reloads_and_keeps_unchanged_etags(server: str, seeds: Path) -> None:
-    status, headers, body = fetch(server + "/feeds/all.json")
+    status, headers, _body = fetch(server + "/feeds/all.json")
     assert status == 200 and headers["Content-Type"] == "application/feed+json; charset=utf-8"
     etags = {name: fetch(f"{server}/feeds/{name}")[1]["ETag"]
              for name in ("all.xml", "providers/thenextweb.com.xml", "providers/wired.com.xml")}

@@ -143,7 +143,7 @@ def test_build_publishes_every_good_article_and_valid_feeds(hostile: Path, tmp_p
     assert strict.exit_code == 1
     items = json.loads((out / "all.json").read_text("utf-8"))["items"]
     ids = {item["id"] for item in items}
-    published = {"https://example.com/%d" % n for n in (8, 10, 12, 13, 14, 15, 18, 19, 20, 21, 99)}
+    published = {f"https://example.com/{n}" for n in (8, 10, 12, 13, 14, 15, 18, 19, 20, 21, 99)}
     assert ids == published | {"https://example.com/11b"}
     titles = {item["id"]: item["title"] for item in items}
     assert titles["https://example.com/20"] == "Newer copy"

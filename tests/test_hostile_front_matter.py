@@ -221,7 +221,7 @@ FIELD_VALUES = st.recursive(
 
 @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(field=st.sampled_from(FIELDS), tag=st.sampled_from(MISMATCHED + UNKNOWN + ["{v}", "!!null {v}"]),
-       text=st.text(max_size=30), secret_tag=st.sampled_from(MISMATCHED + ["{v}"]))
+       text=st.text(max_size=30), secret_tag=st.sampled_from([*MISMATCHED, "{v}"]))
 @example(field="title", tag="!!int {v}", text="", secret_tag="!!int {v}")
 def test_any_tag_on_any_field_never_raises_nor_leaks(field: str, tag: str, text: str, secret_tag: str) -> None:
     value = tag.format(v=quoted(text))
@@ -358,7 +358,8 @@ def test_urls_in_other_scripts_are_kept() -> None:
 def test_a_date_whose_utc_form_no_output_can_write_is_refused(field: str, date: str) -> None:
     article, problems = parse(document(**{field: quoted(date)}))
     (problem,) = problems
-    assert problem.line == LINES[field] and "out of range" in problem.message and "years 1000 to 9999" in problem.message
+    assert problem.line == LINES[field]
+    assert "out of range" in problem.message and "years 1000 to 9999" in problem.message
     if field == "publishedDateTime":
         assert article is None and problem.severity == "error"
     else:
@@ -404,7 +405,8 @@ def test_a_long_topic_list_costs_what_reading_it_costs(monkeypatch: pytest.Monke
     article, problems = parse(_topics(items))
     assert article is not None and len(article.topics) == MAX_TOPICS
     assert calls <= items.index(f"topic {MAX_TOPICS}") + 1 + 20  # each examined once; the rest never
-    assert [p.message for p in problems] == [f"topics: more than {MAX_TOPICS} topics; only the first {MAX_TOPICS} are kept"]
+    assert [p.message for p in problems] == [
+        f"topics: more than {MAX_TOPICS} topics; only the first {MAX_TOPICS} are kept"]
 
 
 def test_60k_topics_parse_in_well_under_two_seconds() -> None:
@@ -487,7 +489,8 @@ def test_a_duplicate_key_is_a_warning_and_the_last_value_wins() -> None:
     assert [(p.severity, p.line, p.message) for p in problems] == [
         ("warning", LINES["provider.domain"] + 1,
          f"provider.name: duplicate key (first on line {LINES['provider.name']}); the last value is used"),
-        ("warning", LINES["notes"] + 1, f"title: duplicate key (first on line {LINES['title']}); the last value is used"),
+        ("warning", LINES["notes"] + 1,
+         f"title: duplicate key (first on line {LINES['title']}); the last value is used"),
     ]
 
 

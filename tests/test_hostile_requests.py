@@ -127,7 +127,7 @@ def test_every_control_character_is_refused(hostile_app: Flask, form: str) -> No
         assert_not_found(send(hostile_app, b"/feeds" + char))
 
 
-@pytest.mark.parametrize("header", CONDITIONAL + ["Host", "User-Agent"])
+@pytest.mark.parametrize("header", [*CONDITIONAL, "Host", "User-Agent"])
 @pytest.mark.parametrize("value", ["\r\nx", "\nx", "x\r", "\x00", "W/\"a\"\x01", "\x7f"])
 def test_control_characters_in_a_header_are_a_one_line_400(hostile_app: Flask, header: str, value: str) -> None:
     assert_one_line_400(send(hostile_app, b"/feeds/ai.xml", {header: value}), f"the {header} header")
@@ -210,7 +210,7 @@ LATIN1 = st.text(alphabet=st.characters(max_codepoint=0xFF), max_size=30)
 
 @settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(base=BASES, path=LATIN1, query=st.one_of(LATIN1, st.builds(lambda s: f"limit={s}", LATIN1)),
-       headers=st.dictionaries(st.sampled_from(CONDITIONAL + ["Host"]), LATIN1, max_size=4),
+       headers=st.dictionaries(st.sampled_from([*CONDITIONAL, "Host"]), LATIN1, max_size=4),
        method=st.sampled_from(["GET", "HEAD", "POST", "OPTIONS"]))
 @example(base=b"/feeds", path="", query="\r", headers={}, method="GET")  # the redirect's Location raised
 @example(base=b"/feeds/ai.xml", path="", query="\x80", headers={}, method="GET")  # werkzeug's strict decoding raised

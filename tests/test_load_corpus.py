@@ -220,7 +220,9 @@ def test_yaml_is_loaded_safely(write_article: WriteArticle) -> None:
 
 
 def test_alias_bomb_is_refused(write_article: WriteArticle) -> None:
-    bomb = 'a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n'
+    bomb = ('a: &a ["x","x","x","x","x","x","x","x","x"]\n'
+            'b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n'
+            'c: [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n')
     write_article("bomb.md", front() + bomb)
     corpus = load_dir(write_article.root)  # type: ignore[attr-defined]
     assert corpus.articles == ()

@@ -139,7 +139,7 @@ def page_problems(data: bytes, *, feeds_url: str = FEEDS_URL, language: str = "e
     first = head[0] if len(head) else None
     if first is None or first.tag != "meta" or (first.get("charset") or "").lower() != "utf-8":
         problems.append("<meta charset=utf-8> is not the first element of <head>")
-    if data.find(b'<meta charset="utf-8">') not in range(0, 1024):
+    if data.find(b'<meta charset="utf-8">') not in range(1024):
         problems.append("<meta charset> is not within the first 1024 bytes")
     titles = root.xpath("/html/head/title")
     if len(titles) != 1 or not titles[0].text_content().strip():
@@ -309,7 +309,7 @@ def test_front_page_autodiscovery_names_the_main_feeds_and_each_resolves(client:
                                                                          index: list[dict[str, Any]]) -> None:
     page = assert_valid_page(client.get("/").data)
     main_feeds = [feed for feed in index if feed["kind"] in ("all", "topic")]
-    assert [feed["kind"] for feed in main_feeds][0] == "all" and len(main_feeds) == 5
+    assert next(feed["kind"] for feed in main_feeds) == "all" and len(main_feeds) == 5
     links = discovery(page)
     assert links == [link for feed in main_feeds for link in expected_discovery(feed)]
     for mimetype, _, href in links:

@@ -100,7 +100,7 @@ def expected(server: GunicornServer) -> dict[str, list[Entry]]:
     """What each subscribed feed holds, read from the bytes the server sends."""
     out = {}
     for path in ALL_PATHS:
-        status, headers, body = fetch(server.feed_url(path))
+        status, _headers, body = fetch(server.feed_url(path))
         assert status == 200, (path, status)
         out[path] = entries_of(body, "." + path.rsplit(".", 1)[1])
     assert out["all.xml"] and len(out["ai.xml"]) >= 2, {p: len(e) for p, e in out.items()}
@@ -144,7 +144,8 @@ def newsboat_runs(work: Path, urls: list[str], runs: int = 3) -> Path:
     for run in range(1, runs + 1):
         proc, log, cache = run_newsboat(work, urls)
         errors = [line for line in log.splitlines() if "ERROR" in line]  # USERERROR and ERROR
-        assert proc.returncode == 0 and not errors, f"newsboat run {run}: {proc.stdout}{proc.stderr}\n" + "\n".join(errors)
+        assert proc.returncode == 0 and not errors, (
+            f"newsboat run {run}: {proc.stdout}{proc.stderr}\n" + "\n".join(errors))
     return cache
 
 
@@ -275,7 +276,7 @@ def test_reader_subscribes_to_rss_atom_and_json_over_http(
     with caplog.at_level(logging.INFO, logger="reader"):
         r, first, second = reader_updates(tmp_path / "reader.sqlite", urls)
     try:
-        for path, url in zip(ALL_PATHS, urls):
+        for path, url in zip(ALL_PATHS, urls, strict=True):
             value = first[url]
             assert value is not None and not isinstance(value, Exception), (path, value)
             assert value.new == len(expected[path]) and value.modified == 0, (path, value)
@@ -286,7 +287,7 @@ def test_reader_subscribes_to_rss_atom_and_json_over_http(
             version = r.get_feed(url).version
             assert version == {"xml": "rss20", "atom": "atom10", "json": "json11"}[path.rsplit(".", 1)[1]], path
         # The second update is "not modified" for every feed: reader logs it and stores nothing new.
-        assert second == {url: None for url in urls}, second
+        assert second == dict.fromkeys(urls), second
         not_modified = [m for m in caplog.messages if "status=not_modified" in m]
         assert len(not_modified) == len(urls), caplog.messages
         assert {url: sum(1 for _ in r.get_entries(feed=url)) for url in urls} == \
@@ -376,7 +377,7 @@ def test_every_reader_gets_304_on_its_repeat_fetch(server: GunicornServer, tmp_p
             assert first.status == 200 and again.status == 304 and not again.entries, path
 
     def with_reader() -> None:
-        r, first, second = reader_updates(tmp_path / "reader.sqlite", [url(p) for p in paths])
+        r, _first, second = reader_updates(tmp_path / "reader.sqlite", [url(p) for p in paths])
         r.close()  # type: ignore[attr-defined]
         assert all(value is None for value in second.values()), second
 
@@ -411,7 +412,8 @@ def test_every_reader_gets_304_on_its_repeat_fetch(server: GunicornServer, tmp_p
             # ... and gets a 304.
             assert repeat.status == 304, f"{name} {path}\n{report_text}"
     agents = {name: {q.user_agent for qs in requests.values() for q in qs} for name, requests in seen.items()}
-    assert any("newsboat/" in a for a in agents["newsboat"]) and any("python-reader/" in a for a in agents["reader"]), agents
+    assert any("newsboat/" in a for a in agents["newsboat"]), agents
+    assert any("python-reader/" in a for a in agents["reader"]), agents
 
 
 def test_missing_reader_skips_locally_and_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -420,7 +422,7 @@ def test_missing_reader_skips_locally_and_fails_in_ci(monkeypatch: pytest.Monkey
 
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.setattr(readers_support, "REQUIRE_READERS", False)
-    with pytest.raises(pytest.skip.Exception, match="newsboat is not available.*apt-get install newsboat"):
+    with pytest.raises(pytest.skip.Exception, match=r"newsboat is not available.*apt-get install newsboat"):
         readers_support.need("newsboat")
     with pytest.raises(pytest.skip.Exception, match="no_such_module"):
         readers_support.need_module("no_such_module")

@@ -336,7 +336,8 @@ def test_pages_rendered_on_demand_leave_the_article_out_too(seeds: Path, monkeyp
 
 
 @pytest.mark.parametrize("pool", [False, True], ids=["in-process", "process-pool"])
-def test_an_exception_while_parsing_one_file_is_that_files_error(seeds: Path, pool: bool, caplog: pytest.LogCaptureFixture,
+def test_an_exception_while_parsing_one_file_is_that_files_error(seeds: Path, pool: bool,
+                                                                 caplog: pytest.LogCaptureFixture,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from feedpub.ingest import loader as loader_module
     from feedpub.ingest.loader import CorpusLoader

@@ -6,7 +6,7 @@ made by it; these tests check it directly and then that each of the three agrees
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -20,7 +20,7 @@ from feedpub.web.filters import parse_filters
 from .readers_support import FIXTURE_CORPUS
 
 SPEC = FeedSpec(FeedKind.TOPIC, "AI", "AI", "ai", "ai")
-LONG_AGO = datetime(2001, 1, 1, tzinfo=timezone.utc)
+LONG_AGO = datetime(2001, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")

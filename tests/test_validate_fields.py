@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from feedpub.ingest.validate import MAX_RELATED, parse_bytes
 from feedpub.model import Article, Corpus, Image, Kind, Problem, Provider, Related
 
 MAX_BYTES = 1 << 20
-UTC = timezone.utc
+UTC = UTC
 SEED_NAMES = [
     "000_cea38546ddfede18.txt",
     "001_c483bf4fbe8e96a5.txt",
@@ -75,10 +75,7 @@ def raw_front(path: Path) -> dict[str, Any]:
 
 
 def as_utc(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
@@ -146,7 +143,6 @@ def test_seed_parses_every_field(seeds: Path, name: str) -> None:
         if item["webUrl"] in seen:
             continue
         seen.add(item["webUrl"])
-        pictures = item.get("images") or []
         expected_related.append(
             Related(
                 title=item["title"],
@@ -398,7 +394,8 @@ def test_no_usable_url_rejects_the_file(web: object, original: object) -> None:
 
 @pytest.mark.parametrize(
     ("domain", "expected"),
-    [("wired.com", "wired.com"), ("WIRED.Com", "wired.com"), ("wired.com.", "wired.com"), (" Wired.COM. ", "wired.com")],
+    [("wired.com", "wired.com"), ("WIRED.Com", "wired.com"), ("wired.com.", "wired.com"),
+     (" Wired.COM. ", "wired.com")],
 )
 def test_provider_domain_is_normalised(domain: str, expected: str) -> None:
     article, _ = parse(front(provider={"name": "Wired", "domain": domain}))

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from feedpub.web import create_app, watcher as watcher_module
+from feedpub.web import create_app
+from feedpub.web import watcher as watcher_module
 
 from .test_gunicorn import wait_for
 

@@ -89,7 +89,7 @@ def test_if_none_match_takes_precedence(client: FlaskClient) -> None:
 
 
 def test_head_matches_get(client: FlaskClient) -> None:
-    for name in FEEDS + ["index.json", "index.opml", "index.html"]:
+    for name in [*FEEDS, "index.json", "index.opml", "index.html"]:
         get, head = client.get(f"/feeds/{name}"), client.head(f"/feeds/{name}")
         assert head.status_code == 200 and head.data == b""
         for header in ("ETag", "Content-Type", "Content-Length", "Last-Modified", "Cache-Control"):

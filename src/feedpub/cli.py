@@ -144,7 +144,8 @@ def _render_and_write(settings: Settings, corpus: Corpus, lock_wait: float) -> t
     """
     out = settings.out_dir
     try:
-        with locked(out, lock_wait, lambda: click.echo(f"waiting for another build writing {printable(str(out))}", err=True)):
+        waiting = f"waiting for another build writing {printable(str(out))}"
+        with locked(out, lock_wait, lambda: click.echo(waiting, err=True)):
             site = render_site(corpus, settings, OutputMemo(out))
             for note in site.notes:
                 click.echo(f"warning: {note}", err=True)

@@ -21,7 +21,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 FILENAME = "published.sqlite3"
 SECOND = timedelta(seconds=1)
-_LAST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+_LAST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
 class Dated(NamedTuple):
@@ -102,7 +102,7 @@ class PublishedTimes:
         """The time of each claimed version (in order); ``seen``: when this process read the seeds."""
         if not claims:
             return []  # a reload that changed no output takes no write lock
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         with self._lock:
             if self._local is None:
                 try:

@@ -20,9 +20,9 @@ import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,7 @@ def _nothing() -> None:
 def write_site(site: Site, out_dir: Path, now: datetime | None = None) -> BuildReport:
     """Write ``site`` under ``out_dir`` (hold :func:`locked` around the render and this); ``now`` dates new bytes."""
     try:
-        return _write_site(site, out_dir, now or datetime.now(timezone.utc))
+        return _write_site(site, out_dir, now or datetime.now(UTC))
     except OSError as exc:
         raise OutputError(exc.filename or out_dir, exc) from None
 
@@ -245,10 +245,8 @@ def _atomic_write(path: Path, body: bytes, mtime_ns: int) -> None:
         os.utime(tmp, ns=(mtime_ns, mtime_ns))
         os.replace(tmp, path)
     except BaseException as exc:
-        try:
+        with suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         if isinstance(exc, OSError):  # a full disk names no file: name the one we were writing
             raise OutputError(path, exc) from None
         raise

@@ -30,7 +30,8 @@ def assemble(results: Iterable[ParseResult]) -> Corpus:
         newer, older = (article, kept) if article.published_at > kept.published_at else (kept, article)
         winners[article.url] = newer
         problems.append(
-            Problem(older.path, None, "warning", f"duplicate of {newer.path} (same URL {older.url}); the newer one is published")
+            Problem(older.path, None, "warning",
+                    f"duplicate of {newer.path} (same URL {older.url}); the newer one is published")
         )
 
     articles = tuple(sorted(winners.values(), key=lambda a: a.sort_key))

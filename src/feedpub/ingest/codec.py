@@ -18,7 +18,17 @@ import zlib
 from typing import Any
 
 from ..model import (
-    EPOCH, MICROSECOND, NO_COVERAGE, Article, Coverage, Kind, Problem, Provider, image_fields, image_from, micros,
+    EPOCH,
+    MICROSECOND,
+    NO_COVERAGE,
+    Article,
+    Coverage,
+    Kind,
+    Problem,
+    Provider,
+    image_fields,
+    image_from,
+    micros,
     provider_fields,
 )
 from .validate import ParseResult
@@ -107,7 +117,8 @@ class Decoder:
         known = self._providers.get(key)
         if known is None:
             # intern() refuses anything but text
-            known = self._providers[key] = Provider(sys.intern(name), sys.intern(domain), image_from(logo) if logo else None)
+            logo_image = image_from(logo) if logo else None
+            known = self._providers[key] = Provider(sys.intern(name), sys.intern(domain), logo_image)
         return known
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 from frontmatter.default_handlers import YAMLHandler
@@ -22,7 +22,10 @@ from .yaml_values import Builder, Dropped, Note, UnknownTag, label, paths_to, sh
 log = logging.getLogger(__name__)
 
 HAVE_LIBYAML: bool = bool(getattr(yaml, "__with_libyaml__", False))
-_BaseLoader: type = yaml.CSafeLoader if HAVE_LIBYAML else yaml.SafeLoader
+if TYPE_CHECKING:  # both have the safe constructor and resolver API; the stubs know the pure-Python one
+    _BaseLoader = yaml.SafeLoader
+else:
+    _BaseLoader = yaml.CSafeLoader if HAVE_LIBYAML else yaml.SafeLoader
 NO_LIBYAML_WARNING = (
     "PyYAML was built without libyaml: loading articles will be about 7x slower. "
     "Install libyaml (Debian: libyaml-dev) and reinstall PyYAML, or use a PyYAML wheel."
@@ -39,10 +42,11 @@ _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 MAX_NODES = 1_000_000
 
 
-class FeedLoader(_BaseLoader):  # type: ignore[misc,valid-type]
+class FeedLoader(_BaseLoader):
     """Safe loader that resolves no timestamps: dates are validated by field."""
 
-    yaml_implicit_resolvers = {
+    # PyYAML reads this per class; the stubs declare it an instance variable, so it cannot be a ClassVar.
+    yaml_implicit_resolvers: dict[Any, Any] = {  # noqa: RUF012
         first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP]
         for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
     }
@@ -81,7 +85,7 @@ def _child(node: yaml.Node, step: str | int) -> yaml.Node | None:
     if isinstance(node, yaml.MappingNode) and isinstance(step, str):
         for key, value in node.value:
             if isinstance(key, yaml.ScalarNode) and key.value == step:
-                return value
+                return cast(yaml.Node, value)
     if isinstance(node, yaml.SequenceNode) and isinstance(step, int) and 0 <= step < len(node.value):
         child: yaml.Node = node.value[step]
         return child
@@ -129,6 +133,7 @@ def _parse_yaml(front: str, first_line: int) -> Source:
     except Dropped as exc:
         raise SourceError(f"front matter cannot be read: {exc.reason}", first_line) from None
     except UnknownTag as exc:
+        assert root is not None  # tags are constructed only once there is a root
         raise SourceError(_unknown_tag(exc.node, root, first_line), exc.node.start_mark.line + first_line) from None
     except yaml.MarkedYAMLError as exc:
         raise SourceError(*_yaml_reason(exc, first_line)) from None
@@ -166,7 +171,8 @@ _VALUE_EVENTS = (yaml.ScalarEvent, yaml.AliasEvent, yaml.CollectionStartEvent)
 
 def _unknown_tag(node: yaml.Node, root: yaml.Node, first_line: int) -> str:
     where = label(paths_to(root, {id(node)}).get(id(node), ()))
-    return f"invalid YAML: {where or 'front matter'}: could not determine a constructor for the tag {quote(short_tag(node.tag))}"
+    tag = quote(short_tag(node.tag))
+    return f"invalid YAML: {where or 'front matter'}: could not determine a constructor for the tag {tag}"
 
 
 def _yaml_reason(exc: yaml.MarkedYAMLError, first_line: int) -> tuple[str, int | None]:

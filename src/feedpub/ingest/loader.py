@@ -201,7 +201,8 @@ class CorpusLoader:
             return False
         return content_digest(raw) == row_digest
 
-    def _parse(self, rels: list[str], progress: Callable[[int], None] | None) -> Iterator[tuple[str, Stamp, str, bytes, ParseResult]]:
+    def _parse(self, rels: list[str], progress: Callable[[int], None] | None
+               ) -> Iterator[tuple[str, Stamp, str, bytes, ParseResult]]:
         root = str(self.root)
         if len(rels) < POOL_THRESHOLD or self.workers < 2:
             for rel in rels:

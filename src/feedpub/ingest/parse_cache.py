@@ -12,6 +12,7 @@ locking and WAL journal let several processes (gunicorn workers, a build) share 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -90,10 +91,8 @@ class ParseCache:
 
     def _remove(self) -> None:
         for suffix in ("", "-wal", "-shm"):
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(f"{self.path}{suffix}")
-            except FileNotFoundError:
-                pass
 
     def _replaced(self) -> bool:
         """Whether the file now at our path is one another process made since we opened ours."""

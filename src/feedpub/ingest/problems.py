@@ -52,8 +52,9 @@ class Context:
             self.add(Problem(self.path, note.line, "warning", f"{where}: {note.message}" + "; ignored" * note.dropped))
 
     def found(self) -> tuple[Problem, ...]:
-        hidden = [Problem(self.path, None, "warning", f"{self.hidden:,} more warnings not shown")] if self.hidden else []
-        return (*self.problems, *hidden)
+        if not self.hidden:
+            return tuple(self.problems)
+        return (*self.problems, Problem(self.path, None, "warning", f"{self.hidden:,} more warnings not shown"))
 
 
 def show(value: object) -> str:

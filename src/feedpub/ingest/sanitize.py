@@ -22,7 +22,8 @@ _WHITESPACE = re.compile(r"\s+")
 _NEEDS_WORK = re.compile(f"[<&{_ILLEGAL}]")
 # Never in a URL: white space and controls, and what RFC 3987 keeps out of IRIs (C1 controls,
 # surrogates, noncharacters, U+FFF0-FFFF and bidirectional formatting characters).
-_NOT_IN_URL = re.compile("[\x00-\x20\x7f-\x9f\u200e\u200f\u202a-\u202e\ud800-\udfff\ufdd0-\ufdef\ufff0-\uffff\U0001fffe-\U0010ffff]")
+_NOT_IN_URL = re.compile("[\x00-\x20\x7f-\x9f\u200e\u200f\u202a-\u202e\ud800-\udfff"
+                         "\ufdd0-\ufdef\ufff0-\uffff\U0001fffe-\U0010ffff]")
 
 
 def _unfit(char: str) -> bool:

@@ -53,7 +53,7 @@ def parse_bytes(path: str, raw: bytes) -> ParseResult:
     digest = content_digest(raw)
     try:
         return _parse(path, raw, digest)
-    except Exception as exc:  # noqa: BLE001 - a bug must cost one file, and its text may quote a value
+    except Exception as exc:  # a bug must cost one file, and its text may quote a value
         frame = traceback.extract_tb(exc.__traceback__)[-1]
         log.error("%s: unexpected %s at %s:%s (a bug in feedpub)", path, type(exc).__name__,
                   os.path.basename(frame.filename), frame.lineno)

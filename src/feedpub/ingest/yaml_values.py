@@ -88,11 +88,11 @@ class Builder:
             return node.value  # timestamps stay text: dates get clear, field-named errors from parse
         if tag not in self.loader.yaml_constructors:
             raise UnknownTag(node)
-        if (tag in _SCALAR_TAGS) is not (kind is _Scalar) or tag == _MAP or tag == _SEQ:
+        if (tag in _SCALAR_TAGS) is not (kind is _Scalar) or tag in (_MAP, _SEQ):
             raise Dropped(node, f"a {short_tag(tag)} tag on a {_KIND[kind]}")
         try:
             return self.loader.construct_object(node, deep=True)
-        except Exception:  # noqa: BLE001 - ValueError, KeyError, ConstructorError...: all quote the value
+        except Exception:  # ValueError, KeyError, ConstructorError...: all quote the value
             raise Dropped(node, f"not a valid {short_tag(tag)} value") from None
 
     def _mapping(self, node: yaml.MappingNode, *, merged: bool = False) -> dict[Any, Any]:
@@ -118,7 +118,7 @@ class Builder:
         (whose merged keys are meant to be overridden, so they are not reported as duplicates)."""
         try:
             self.loader.flatten_mapping(node)
-        except Exception:  # noqa: BLE001 - a merge of something that is not a mapping
+        except Exception:  # a merge of something that is not a mapping
             raise Dropped(node, "a merge key (<<) on something that is not a mapping") from None
         return self._mapping(node, merged=True)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html import escape
 
 from ..ingest.sanitize import absolute, absolute_html
@@ -11,7 +11,7 @@ from ..model import Article, Image, Kind, Provider, Related
 
 def rfc3339(moment: datetime) -> str:
     """UTC, second precision, ``Z`` suffix: the form readers parse most reliably."""
-    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 def provider_url(provider: Provider) -> str:

@@ -39,11 +39,11 @@ class _LinkList:
         return self._links
 
 
-class LinksExtension(_LinkList, BaseExtension):
+class LinksExtension(_LinkList, BaseExtension):  # type: ignore[misc]  # feedgen has no type hints
     """Feed-level links RSS would drop (``hub``, ``prev-archive``, ...)."""
 
     def extend_rss(self, feed: etree._Element) -> etree._Element:
-        channel = feed.find("channel")
+        channel = _channel(feed)
         for link in self._links:
             _set_attributes(etree.SubElement(channel, f"{{{ATOM_NS}}}link"), link)
         return feed
@@ -54,7 +54,7 @@ class LinksExtension(_LinkList, BaseExtension):
         return feed
 
 
-class LinksEntryExtension(_LinkList, BaseEntryExtension):
+class LinksEntryExtension(_LinkList, BaseEntryExtension):  # type: ignore[misc]  # feedgen has no type hints
     """Every entry link with its attributes intact: alternate, related, and so on."""
 
     def extend_atom(self, entry: etree._Element) -> etree._Element:
@@ -77,16 +77,22 @@ class LinksEntryExtension(_LinkList, BaseEntryExtension):
         return item
 
 
-class ArchiveExtension(BaseExtension):
+class ArchiveExtension(BaseExtension):  # type: ignore[misc]  # feedgen has no type hints
     """Marks a feed document as an RFC 5005 archive: ``<fh:archive/>``."""
 
     def extend_ns(self) -> dict[str, str]:
         return {"fh": HISTORY_NS}
 
     def extend_rss(self, feed: etree._Element) -> etree._Element:
-        etree.SubElement(feed.find("channel"), f"{{{HISTORY_NS}}}archive")
+        etree.SubElement(_channel(feed), f"{{{HISTORY_NS}}}archive")
         return feed
 
     def extend_atom(self, feed: etree._Element) -> etree._Element:
         etree.SubElement(feed, f"{{{HISTORY_NS}}}archive")
         return feed
+
+
+def _channel(rss: etree._Element) -> etree._Element:
+    channel = rss.find("channel")
+    assert channel is not None  # feedgen writes every RSS document with one
+    return channel

@@ -27,11 +27,13 @@ GENERATOR_URI = "https://pypi.org/project/feedpub/"
 
 
 def render_rss(draft: Draft, fmt: Format) -> bytes:
-    return _generator(draft, fmt).rss_str(pretty=True, encoding="UTF-8")
+    rss: bytes = _generator(draft, fmt).rss_str(pretty=True, encoding="UTF-8")
+    return rss
 
 
 def render_atom(draft: Draft, fmt: Format) -> bytes:
-    return _generator(draft, fmt).atom_str(pretty=True, encoding="UTF-8")
+    atom: bytes = _generator(draft, fmt).atom_str(pretty=True, encoding="UTF-8")
+    return atom
 
 
 def _generator(draft: Draft, fmt: Format) -> FeedGenerator:

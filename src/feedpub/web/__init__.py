@@ -69,4 +69,4 @@ def for_development_server(app: Flask) -> Flask:
     return app
 
 
-__all__ = ["create_app", "for_development_server", "EXTENSION"]
+__all__ = ["EXTENSION", "create_app", "for_development_server"]

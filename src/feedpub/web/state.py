@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ..after_fork import renew_after_fork
 from ..first_published import Claim, PublishedTimes
@@ -54,7 +54,7 @@ def _publisher(settings: Settings) -> Publisher | None:
 
 
 def _unchanged(before: Prepared | None, new: Prepared | None) -> Prepared:
-    """``before`` when ``new`` has the same bytes (or was not rendered): its object and date stay, nothing is announced."""
+    """``before`` when ``new`` has the same bytes (or was not rendered): its object and date stay, nothing announced."""
     if new is None or (before is not None and before.etag == new.etag and before.mimetype == new.mimetype):
         assert before is not None  # not rendered means taken from the previous snapshot
         return before
@@ -86,7 +86,7 @@ class FeedState:
         self.snapshot = self._build(None, self._stamp)
 
     def _build(self, previous: Snapshot | None, stamps: dict[str, tuple[int, int]]) -> Snapshot:
-        read_at = datetime.now(timezone.utc)
+        read_at = datetime.now(UTC)
         corpus = self.loader.load(stamps=stamps)
         # Archives are rendered on first request: most are never asked for, and they would
         # otherwise triple the memory of every worker.
@@ -106,7 +106,7 @@ class FeedState:
         prepared = {name: _unchanged(old.get(name), fresh.get(name)) for name in site.outputs}
         prepared.update(self.dated({name: new for name, new in prepared.items() if new is not old.get(name)},
                                    read_at))
-        return Snapshot(site, prepared, datetime.now(timezone.utc), read_at)
+        return Snapshot(site, prepared, datetime.now(UTC), read_at)
 
     def dated(self, outputs: Mapping[str, Prepared], read_at: datetime) -> dict[str, Prepared]:
         """``outputs`` (new bytes, dated by their newest entry) dated by when their bytes were first published.
@@ -116,7 +116,7 @@ class FeedState:
         """
         times = self.published.claim([Claim(name, new.etag, new.last_modified) for name, new in outputs.items()],
                                      read_at)
-        return {name: redate(new, time) for (name, new), time in zip(outputs.items(), times)}
+        return {name: redate(new, time) for (name, new), time in zip(outputs.items(), times, strict=True)}
 
     def reload(self, paths: Collection[str] | None = None) -> bool:
         """Look for changed files and swap in a new snapshot if any; return whether it changed.
