@@ -1,6 +1,8 @@
 """RFC 5005 archived feeds: every entry of a topic or provider, one page per month.
 
-The live feed keeps the newest entries and links ``prev-archive`` to the newest
+Only a feed with more entries than its live document holds is archived; a
+complete feed (:attr:`Feed.complete`, ``fh:complete``) carries its whole
+history already and gets no archive pages and no archive links. The live feed keeps the newest entries and links ``prev-archive`` to the newest
 complete month; each month's page is marked ``fh:archive`` and chained with
 ``prev-archive`` / ``next-archive``, so a reader can walk the whole history.
 "Complete" is judged against the newest article of the corpus, never the
@@ -26,12 +28,12 @@ def archive_path(feed: Feed, month: str) -> str:
 
 
 def with_archives(feeds: tuple[Feed, ...], newest: datetime) -> tuple[tuple[Feed, ...], tuple[Feed, ...]]:
-    """The live feeds linked to their newest archive page, and every archive page."""
+    """The live feeds linked to their newest archive page, and every archive page (none for a complete feed)."""
     current = (newest.year, newest.month)
     live: list[Feed] = []
     archives: list[Feed] = []
     for feed in feeds:
-        if feed.spec.kind is FeedKind.ALL:
+        if feed.complete or feed.spec.kind is FeedKind.ALL:
             live.append(feed)
             continue
         by_month = _by_month(feed.members)
