@@ -1,12 +1,13 @@
 """RFC 5005 archived feeds: every entry of a topic or provider, one page per month.
 
-Only a feed with more entries than its live document holds is archived; a
-complete feed (:attr:`Feed.complete`, ``fh:complete``) carries its whole
-history already and gets no archive pages and no archive links. The live feed keeps the newest entries and links ``prev-archive`` to the newest
-complete month; each month's page is marked ``fh:archive`` and chained with
-``prev-archive`` / ``next-archive``, so a reader can walk the whole history.
-"Complete" is judged against the newest article of the corpus, never the
-clock, so builds stay deterministic.
+Only a feed with more published articles than its live document holds is
+archived; a complete feed (:attr:`Feed.complete`, ``fh:complete``) already
+carries its whole history and gets no archive pages and no archive links.
+An archived feed's live document keeps the newest entries and links
+``prev-archive`` to the newest finished month; each month's page is marked
+``fh:archive`` and chained with ``prev-archive`` / ``next-archive``, so a
+reader can walk the whole history. A month is finished once the corpus has
+a newer one (never the clock, so builds stay deterministic).
 """
 
 from __future__ import annotations
