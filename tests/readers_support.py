@@ -103,11 +103,19 @@ def generated_corpus(target: Path, n: int = GENERATED_ARTICLES) -> Path:
     return target
 
 
+# At the default max_items every feed of the small fixture corpus fits whole in its live document
+# (RFC 5005 complete, no archives); this build of it has feeds beyond max_items, so archive pages too.
+ARCHIVED_MAX_ITEMS = 3
+
+
 def built_sites(root: Path, site_url: str) -> dict[str, Path]:
-    """Static builds (default settings) of the bundled seeds, the fixture corpus and a generated corpus."""
+    """Static builds (default settings) of the bundled seeds, the fixture corpus and a generated corpus,
+    and of the fixture corpus at ``ARCHIVED_MAX_ITEMS`` ("corpus-archived")."""
     return {
         "seeds": build_site(SEEDS, root / "seeds", site_url),
         "corpus": build_site(FIXTURE_CORPUS, root / "corpus", site_url),
+        "corpus-archived": build_site(FIXTURE_CORPUS, root / "corpus-archived", site_url,
+                                      "--max-items", str(ARCHIVED_MAX_ITEMS)),
         "generated": build_site(generated_corpus(root / "generated-seeds"), root / "generated", site_url),
     }
 

@@ -1,4 +1,5 @@
-"""RFC 5005 archived feeds: one page per month, chained, marked fh:archive, cached for long."""
+"""RFC 5005 history: archives only for feeds beyond max_items (one page per month, chained, marked
+fh:archive, cached for long); a feed that fits whole in its live document is marked fh:complete."""
 
 from __future__ import annotations
 
@@ -76,6 +77,15 @@ def test_each_complete_month_has_a_chained_archive(built: Path, base: str, suffi
     assert links(live)["prev-archive"] == f"{BASE}{base}/archive/2021-03{suffix}"
     assert not etree.parse(str(live)).getroot().findall(f".//{FH}archive")
     assert ids(live) == ["https://example.com/5", "https://example.com/4"]  # the live feed keeps max_items
+    assert not etree.parse(str(live)).getroot().findall(f".//{FH}complete")
+
+
+@pytest.mark.parametrize("base", ["ai", "providers/example.com"])
+def test_every_entry_of_a_feed_beyond_max_items_is_in_the_live_feed_or_an_archive(built: Path, base: str) -> None:
+    for suffix in (".atom", ".xml"):
+        pages = [built / f"{base}{suffix}", *sorted((built / base / "archive").glob(f"*{suffix}"))]
+        reachable = [entry for page in pages for entry in ids(page)]
+        assert set(reachable) == {f"https://example.com/{n}" for n in range(1, len(DATES) + 1)}
 
 
 def test_all_feed_and_json_have_no_archives(built: Path) -> None:
@@ -90,7 +100,7 @@ def test_all_feed_and_json_have_no_archives(built: Path) -> None:
 def test_server_serves_archives_with_a_long_max_age(write_article) -> None:
     for n, date in enumerate(DATES, 1):
         write_article(f"a{n}.md", ARTICLE.format(n=n, date=date))
-    client = create_app({"TESTING": True, "seeds_dir": str(write_article.root)}).test_client()
+    client = create_app({"TESTING": True, "seeds_dir": str(write_article.root), "max_items": 2}).test_client()
     response = client.get("/feeds/ai/archive/2021-01.atom")
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/atom+xml; charset=utf-8"
@@ -133,3 +143,87 @@ def test_articles_are_grouped_by_month_in_order_or_not(moments: list[datetime], 
     for article in articles:
         expected.setdefault((article.published_at.year, article.published_at.month), []).append(article)
     assert _by_month(articles) == expected
+
+
+def history_marks(body: bytes) -> list[str]:
+    """The RFC 5005 markers (``complete``, ``archive``) of an RSS channel or Atom feed, in document order."""
+    root = etree.fromstring(body)
+    head = root.find("channel") if root.tag == "rss" else root
+    return [etree.QName(child).localname for child in head if etree.QName(child).namespace == FH[1:-1]]
+
+
+def build(seeds: Path, out: Path, *options: str) -> None:
+    result = CliRunner().invoke(main, ["build", "--seeds", str(seeds), "--out", str(out), *options])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("base", ["ai", "providers/example.com", "all"])
+@pytest.mark.parametrize("suffix", [".atom", ".xml"])
+def test_a_feed_that_fits_in_its_live_document_is_complete_without_archives(
+        write_article, tmp_path: Path, base: str, suffix: str) -> None:
+    for n, date in enumerate(DATES, 1):
+        write_article(f"a{n}.md", ARTICLE.format(n=n, date=date))
+    out = tmp_path / "out"
+    build(write_article.root, out, "--max-items", str(len(DATES)))
+    live = out / f"{base}{suffix}"
+    assert history_marks(live.read_bytes()) == ["complete"]
+    assert not feedparser.parse(live.read_bytes()).bozo
+    assert "prev-archive" not in links(live)
+    assert not (out / base / "archive").exists() and not list(out.rglob("archive"))
+    assert len(ids(live)) == len(DATES)
+    assert b"complete" not in (out / f"{base}.json").read_bytes()  # JSON Feed has no such marker
+
+
+@pytest.mark.parametrize("query", ["", "?limit=1", "?type=video", "?min_quality=0", "?limit=5&type=article"])
+@pytest.mark.parametrize("suffix", [".atom", ".xml"])
+def test_no_trimmed_or_filtered_view_of_a_complete_feed_says_it_is_complete(
+        write_article, query: str, suffix: str) -> None:
+    for n, date in enumerate(DATES, 1):
+        write_article(f"a{n}.md", ARTICLE.format(n=n, date=date) + f"quality: {n}\n")
+    client = create_app({"TESTING": True, "seeds_dir": str(write_article.root)}).test_client()
+    response = client.get(f"/feeds/ai{suffix}{query}")
+    assert response.status_code == 200
+    assert not feedparser.parse(response.data).bozo
+    assert history_marks(response.data) == ([] if query else ["complete"])
+
+
+def test_the_static_build_adds_and_removes_archives_as_a_feed_outgrows_and_refits_max_items(
+        write_article, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    for n in (4, 5):
+        write_article(f"a{n}.md", ARTICLE.format(n=n, date=DATES[n - 1]))
+    build(write_article.root, out, "--max-items", "3")
+    assert history_marks((out / "ai.atom").read_bytes()) == ["complete"]
+    assert not list(out.rglob("archive"))
+
+    older = [write_article(f"a{n}.md", ARTICLE.format(n=n, date=DATES[n - 1])) for n in (1, 2, 3)]
+    build(write_article.root, out, "--max-items", "3")
+    assert history_marks((out / "ai.atom").read_bytes()) == []
+    assert sorted(p.name for p in (out / "ai" / "archive").glob("*.atom")) == ["2021-01.atom", "2021-03.atom"]
+    assert links(out / "ai.atom")["prev-archive"] == f"{BASE}ai/archive/2021-03.atom"
+
+    for path in older:
+        path.unlink()
+    build(write_article.root, out, "--max-items", "3")
+    assert history_marks((out / "ai.atom").read_bytes()) == ["complete"]
+    assert "prev-archive" not in links(out / "ai.atom")
+    assert not list((out / "ai").rglob("*.*")) and not list(out.rglob("archive/*"))
+    manifest = json.loads((out / ".feedpub-manifest.json").read_text("utf-8"))["files"]
+    assert not [name for name in manifest if "/archive/" in name]
+
+
+def test_completeness_alone_makes_the_static_build_render_a_feed_again(write_article, tmp_path: Path) -> None:
+    # An older article of the same (current) month changes neither the live entries nor any archive page:
+    # only whether the live document still holds every entry.
+    out = tmp_path / "out"
+    for n in (4, 5):
+        write_article(f"a{n}.md", ARTICLE.format(n=n, date=DATES[n - 1]))
+    build(write_article.root, out, "--max-items", "2")
+    assert history_marks((out / "ai.xml").read_bytes()) == ["complete"]
+    older = write_article("a6.md", ARTICLE.format(n=6, date="2021-04-01T09:00:00Z"))
+    build(write_article.root, out, "--max-items", "2")
+    assert history_marks((out / "ai.xml").read_bytes()) == []
+    assert ids(out / "ai.xml") == ["https://example.com/5", "https://example.com/4"]
+    older.unlink()
+    build(write_article.root, out, "--max-items", "2")
+    assert history_marks((out / "ai.xml").read_bytes()) == ["complete"]

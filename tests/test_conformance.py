@@ -26,6 +26,7 @@ from feedpub.settings import Settings
 
 from .conftest import SITE_URL
 from .readers_support import (
+    ARCHIVED_MAX_ITEMS,
     FIXTURE_CORPUS,
     SEEDS,
     archive_count,
@@ -70,10 +71,12 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def test_every_corpus_is_built(sites: dict[str, Path]) -> None:
     """Every check below covers the three corpora, from files the repository carries or makes."""
-    assert set(sites) == {"seeds", "corpus", "generated"}
-    # Each site has feeds, and the corpora span months, so the RFC 5005 archive pages are checked too.
+    assert set(sites) == {"seeds", "corpus", "corpus-archived", "generated"}
+    # Each site has feeds; where feeds go beyond max_items, the RFC 5005 archive pages are checked too.
     assert all(feed_count({name: out}) > 0 for name, out in sites.items())
-    assert archive_count({"corpus": sites["corpus"]}) > 0 and archive_count({"generated": sites["generated"]}) > 0
+    assert archive_count({"corpus-archived": sites["corpus-archived"]}) > 0
+    assert archive_count({"generated": sites["generated"]}) > 0
+    assert archive_count({"corpus": sites["corpus"]}) == 0  # every feed fits in max_items: all complete
     # The busiest generated feeds are full: the size limit below is checked at max_items, not below it.
     assert len(json.loads((sites["generated"] / "all.json").read_bytes())["items"]) == Settings().max_items
 
@@ -166,6 +169,30 @@ def text(element: etree._Element | None) -> str:
 
 
 # ------------------------------------------------------------------ XML: well-formed, UTF-8, legal characters
+
+def test_rfc_5005_complete_feeds_have_no_archives_and_the_others_are_full(sites: dict[str, Path]) -> None:
+    """fh:complete exactly where the live document holds the whole feed (RFC 5005 sections 2 and 4)."""
+    history = "{http://purl.org/syndication/history/1.0}"
+    seen = {True: 0, False: 0}
+    for name, out in sites.items():
+        max_items = ARCHIVED_MAX_ITEMS if name == "corpus-archived" else Settings().max_items
+        for path in feed_files(out, ".xml") + feed_files(out, ".atom"):
+            if "archive" in path.relative_to(out).parts:
+                continue
+            root = etree.parse(str(path)).getroot()
+            head = root.find("channel") if root.tag == "rss" else root
+            complete = [child for child in head if child.tag == f"{history}complete"]
+            entries = head.findall("item") if root.tag == "rss" else head.findall(f"{{{ATOM_NS}}}entry")
+            rels = {link.get("rel") for link in head.iter(f"{{{ATOM_NS}}}link")}
+            archive_dir = path.with_suffix("") / "archive"
+            seen[bool(complete)] += 1
+            assert len(complete) <= 1 and not root.findall(f".//{history}archive"), path
+            if complete:
+                assert len(entries) <= max_items and "prev-archive" not in rels and not archive_dir.exists(), path
+            else:  # incomplete only when the live document is full (its older entries are in archives)
+                assert len(entries) == max_items, path
+    assert seen[True] and seen[False]  # both kinds are checked
+
 
 def test_xml_is_well_formed_utf8_without_illegal_characters(sites: dict[str, Path]) -> None:
     problems = []

@@ -559,15 +559,18 @@ def test_check_reports_each_hostile_file_and_never_the_secret(hostile_seeds: Pat
     assert "TOPSECRET" not in result.output + result.stderr
 
 
-def test_build_publishes_the_rest_and_never_the_secret(hostile_seeds: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("max_items", [50, 1])  # at 1 the feeds go beyond max_items: archive pages are checked too
+def test_build_publishes_the_rest_and_never_the_secret(hostile_seeds: Path, tmp_path: Path, max_items: int) -> None:
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["build", "--seeds", str(hostile_seeds), "--out", str(out)])
+    result = CliRunner().invoke(main, ["build", "--seeds", str(hostile_seeds), "--out", str(out),
+                                       "--max-items", str(max_items)])
     assert result.exit_code == 0, result.output
     assert "TOPSECRET" not in result.output + result.stderr
     ids = {item["id"] for item in json.loads((out / "all.json").read_text("utf-8"))["items"]}
-    assert ids == {f"https://example.com/{name}" for name in PUBLISHED} | {
+    published = {f"https://example.com/{name}" for name in PUBLISHED} | {
         f"https://example.com/good-{day}" for day in range(1, 4)}
-    assert list(out.glob("*/archive/*")) or list(out.rglob("archive/*"))
+    assert ids == published if max_items == 50 else len(ids) == 1 and ids < published
+    assert bool(list(out.rglob("archive/*"))) is (max_items == 1)
     for path in out.rglob("*"):
         if path.is_file():
             data = path.read_bytes()

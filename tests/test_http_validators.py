@@ -41,9 +41,13 @@ def write(seeds: Path, n: int, month: int, day: int, title: str | None = None) -
     return path
 
 
+# Fewer than the six articles: feeds that fit whole are RFC 5005 complete and have no archive pages.
+MAX_ITEMS = 3
+
+
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
-    """Six articles over three months, so the first two months have archive pages."""
+    """Six articles over three months, so at ``MAX_ITEMS`` the first two months have archive pages."""
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     for n, (month, day) in enumerate(DATES):
@@ -65,7 +69,7 @@ def retitle_same_length(path: Path) -> None:
 
 def build(seeds: Path, out: Path) -> str:
     result = CliRunner().invoke(main, ["build", "--seeds", str(seeds), "--out", str(out), "--site-url", SITE_URL,
-                                       "--no-cache"], catch_exceptions=False)
+                                       "--no-cache", "--max-items", str(MAX_ITEMS)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return result.stdout
 
@@ -158,7 +162,8 @@ def test_a_late_article_moves_its_past_months_archive_page(corpus: Path, tmp_pat
 
 
 def server(seeds: Path, **config: str) -> Flask:
-    return create_app({"TESTING": True, "seeds_dir": str(seeds), "site_url": SITE_URL, **config})
+    return create_app({"TESTING": True, "seeds_dir": str(seeds), "site_url": SITE_URL, "max_items": MAX_ITEMS,
+                       **config})
 
 
 def reload(app: Flask) -> None:

@@ -19,7 +19,9 @@ from feedpub.model import Corpus
 from feedpub.render.site import render_site, rendering_key
 from feedpub.settings import Settings, SettingsError, setting_fields
 
-BASE = Settings()
+# A small max_items, so the fixture corpus has feeds beyond it and therefore archives: otherwise
+# every feed is RFC 5005 complete and `archives` would change no byte.
+BASE = Settings(max_items=3)
 # Tried in order; the first the setting's own parser accepts and that differs from the default is used.
 TEXTS = ("changed", "https://changed.example.test")
 

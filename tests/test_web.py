@@ -260,13 +260,16 @@ def test_config_layers_defaults_env_and_explicit(seeds: Path, monkeypatch: pytes
     assert app.test_client().get("/feeds/all.json").json["title"] == "Explicit – All articles"
 
 
-def _served_and_built(seeds_dir: Path, tmp_path: Path, runner) -> tuple[dict[str, bytes], dict[str, bytes]]:
+def _served_and_built(seeds_dir: Path, tmp_path: Path, runner,
+                      max_items: int = 50) -> tuple[dict[str, bytes], dict[str, bytes]]:
     out = tmp_path / "out"
-    result = runner.invoke(main, ["build", "--seeds", str(seeds_dir), "--out", str(out), "--site-url", SITE_URL])
+    result = runner.invoke(main, ["build", "--seeds", str(seeds_dir), "--out", str(out), "--site-url", SITE_URL,
+                                  "--max-items", str(max_items)])
     assert result.exit_code == 0, result.output
     built = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()
              and not p.name.startswith(".")}
-    client = create_app({"TESTING": True, "seeds_dir": str(seeds_dir), "site_url": SITE_URL}).test_client()
+    config = {"TESTING": True, "seeds_dir": str(seeds_dir), "site_url": SITE_URL, "max_items": max_items}
+    client = create_app(config).test_client()
     served = {}
     for name in built:
         response = client.get(f"/feeds/{name}")
@@ -282,12 +285,15 @@ def test_byte_parity_with_static_build_seeds(seeds: Path, tmp_path: Path, runner
     assert built == served
 
 
-@pytest.mark.parametrize("corpus", ["corpus_dir", "generated_dir"])
-def test_byte_parity_with_static_build_corpus(corpus: str, tmp_path: Path, runner,
+# At max_items 50 every feed of the fixture corpus is complete (no archives); at 3 some have archive pages.
+@pytest.mark.parametrize(("corpus", "max_items", "archived"),
+                         [("corpus_dir", 50, False), ("corpus_dir", 3, True), ("generated_dir", 50, True)])
+def test_byte_parity_with_static_build_corpus(corpus: str, max_items: int, archived: bool, tmp_path: Path, runner,
                                               request: pytest.FixtureRequest) -> None:
-    built, served = _served_and_built(request.getfixturevalue(corpus), tmp_path, runner)
+    built, served = _served_and_built(request.getfixturevalue(corpus), tmp_path, runner, max_items)
     assert len(built) > 20
-    assert any("/archive/" in name for name in built)  # the corpora span months: archive pages are compared too
+    assert any("/archive/" in name for name in built) == archived  # archive pages are compared too
+    assert any(b"<fh:complete/>" in body for body in built.values())
     assert built == served
 
 

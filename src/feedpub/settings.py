@@ -155,7 +155,7 @@ class Settings:
     cache: bool = _setting(True, "Use the parse cache (--no-cache parses every file).", _flag, "--cache/--no-cache",
                            output=False)
     archives: bool = _setting(
-        True, "Write RFC 5005 monthly archives of every topic and provider feed (RSS and Atom).", _flag,
+        True, "Write RFC 5005 monthly archives of topic and provider feeds beyond max_items (RSS and Atom).", _flag,
         "--archives/--no-archives", output=True,
     )
     websub_hub: str = _setting(

@@ -1,10 +1,13 @@
 """RFC 5005 archived feeds: every entry of a topic or provider, one page per month.
 
-The live feed keeps the newest entries and links ``prev-archive`` to the newest
-complete month; each month's page is marked ``fh:archive`` and chained with
-``prev-archive`` / ``next-archive``, so a reader can walk the whole history.
-"Complete" is judged against the newest article of the corpus, never the
-clock, so builds stay deterministic.
+Only a feed with more published articles than its live document holds is
+archived; a complete feed (:attr:`Feed.complete`, ``fh:complete``) already
+carries its whole history and gets no archive pages and no archive links.
+An archived feed's live document keeps the newest entries and links
+``prev-archive`` to the newest finished month; each month's page is marked
+``fh:archive`` and chained with ``prev-archive`` / ``next-archive``, so a
+reader can walk the whole history. A month is finished once the corpus has
+a newer one (never the clock, so builds stay deterministic).
 """
 
 from __future__ import annotations
@@ -26,12 +29,12 @@ def archive_path(feed: Feed, month: str) -> str:
 
 
 def with_archives(feeds: tuple[Feed, ...], newest: datetime) -> tuple[tuple[Feed, ...], tuple[Feed, ...]]:
-    """The live feeds linked to their newest archive page, and every archive page."""
+    """The live feeds linked to their newest archive page, and every archive page (none for a complete feed)."""
     current = (newest.year, newest.month)
     live: list[Feed] = []
     archives: list[Feed] = []
     for feed in feeds:
-        if feed.spec.kind is FeedKind.ALL:
+        if feed.complete or feed.spec.kind is FeedKind.ALL:
             live.append(feed)
             continue
         by_month = _by_month(feed.members)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
 
@@ -46,6 +46,8 @@ class Feed:
 
     ``members`` holds every published article of the feed, newest first, for
     queries that filter before trimming (the server's ``?type=`` and friends).
+    ``complete`` says the document holds the feed's whole history (RFC 5005
+    ``fh:complete``); only the catalog may say so, never a trimmed or filtered view.
     """
 
     spec: FeedSpec
@@ -55,6 +57,7 @@ class Feed:
     prev_archive: str | None = None  # paths of the neighbouring archive pages (RFC 5005)
     next_archive: str | None = None
     current: str | None = None  # for an archive page: the live feed's path
+    complete: bool = False
 
 
 def trim(spec: FeedSpec, members: tuple[Article, ...], limit: int | None, updated_if_empty: datetime, *,
@@ -103,7 +106,9 @@ def plan(corpus: Corpus, max_items: int) -> tuple[tuple[Feed, ...], tuple[str, .
         by_provider[article.provider.domain].append(article)
 
     def feed(spec: FeedSpec, members: list[Article] | tuple[Article, ...]) -> Feed:
-        return trim(spec, tuple(members), max_items, corpus.newest)
+        live = trim(spec, tuple(members), max_items, corpus.newest)
+        # Every published article of the feed fits in its live document: nothing to archive.
+        return replace(live, complete=True) if len(members) <= max_items else live
 
     feeds = [feed(FeedSpec(FeedKind.ALL, "all", "All articles", "all", "all"), corpus.articles)]
     slugs, notes = topic_slugs(corpus.topics)

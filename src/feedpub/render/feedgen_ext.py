@@ -1,4 +1,4 @@
-"""A feedgen extension for the links feedgen gets wrong.
+"""feedgen extensions: the links feedgen gets wrong, and RFC 5005 history markers.
 
 feedgen writes Atom entry ``<link>`` elements without ``rel``, ``type`` or
 ``title`` (upstream issue #135) and drops every link but the alternate one
@@ -77,19 +77,33 @@ class LinksEntryExtension(_LinkList, BaseEntryExtension):  # type: ignore[misc] 
         return item
 
 
-class ArchiveExtension(BaseExtension):  # type: ignore[misc]  # feedgen has no type hints
-    """Marks a feed document as an RFC 5005 archive: ``<fh:archive/>``."""
+class _HistoryMarker(BaseExtension):  # type: ignore[misc]  # feedgen has no type hints
+    """An empty RFC 5005 element (``fh:NAME``) in the RSS channel or the Atom feed."""
+
+    marker = ""
 
     def extend_ns(self) -> dict[str, str]:
         return {"fh": HISTORY_NS}
 
     def extend_rss(self, feed: etree._Element) -> etree._Element:
-        etree.SubElement(_channel(feed), f"{{{HISTORY_NS}}}archive")
+        etree.SubElement(_channel(feed), f"{{{HISTORY_NS}}}{self.marker}")
         return feed
 
     def extend_atom(self, feed: etree._Element) -> etree._Element:
-        etree.SubElement(feed, f"{{{HISTORY_NS}}}archive")
+        etree.SubElement(feed, f"{{{HISTORY_NS}}}{self.marker}")
         return feed
+
+
+class ArchiveExtension(_HistoryMarker):
+    """Marks a feed document as an RFC 5005 archive: ``<fh:archive/>``."""
+
+    marker = "archive"
+
+
+class CompleteExtension(_HistoryMarker):
+    """Marks a feed document as holding every entry of its feed (RFC 5005 §2): ``<fh:complete/>``."""
+
+    marker = "complete"
 
 
 def _channel(rss: etree._Element) -> etree._Element:

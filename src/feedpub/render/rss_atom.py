@@ -18,7 +18,7 @@ from ..catalog.feeds import Feed
 from ..model import Article, Image
 from .common import Draft, SiteContext
 from .entry_content import image_url, provider_url
-from .feedgen_ext import ArchiveExtension, LinksEntryExtension, LinksExtension
+from .feedgen_ext import ArchiveExtension, CompleteExtension, LinksEntryExtension, LinksExtension
 
 if TYPE_CHECKING:
     from .formats import Format
@@ -57,6 +57,8 @@ def _build(feed: Feed, ctx: SiteContext) -> FeedGenerator:
     fg.register_extension("links", LinksExtension, LinksEntryExtension)
     if feed.spec.archive:
         fg.register_extension("history", ArchiveExtension)
+    elif feed.complete:
+        fg.register_extension("history", CompleteExtension)
     fg.title(ctx.title(feed))
     fg.description(ctx.description(feed))
     fg.language(settings.language)

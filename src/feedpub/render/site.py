@@ -163,6 +163,7 @@ def fingerprint(feed: Feed, rendering: bytes) -> str:
     digest.update("\0".join((
         spec.kind.value, spec.key, spec.name, spec.slug, spec.path, repr(spec.logo), spec.archive or "",
         repr(feed.updated.timestamp()), feed.prev_archive or "", feed.next_archive or "", feed.current or "",
+        "complete" if feed.complete else "",
     )).encode())
     digest.update("\0".join(map(_URL, feed.entries)).encode())
     digest.update(b"\1")

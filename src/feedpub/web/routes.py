@@ -110,8 +110,8 @@ def _filtered(snapshot: Snapshot, name: str, found: tuple[Feed, Format], filters
 
     def make() -> Prepared:
         subset = filters.apply(feed, current.settings.max_items)
-        if subset.entries == feed.entries:
-            return snapshot.prepared[name]
+        if subset.entries == feed.entries and not feed.complete:
+            return snapshot.prepared[name]  # a complete feed's bytes say fh:complete: no view may
         # Dated as the whole feed: it changes whenever the subset does.
         return prepare(Output(render_feed(subset, fmt, current.settings), fmt.media_type,
                               snapshot.prepared[name].last_modified))
