@@ -214,6 +214,17 @@ def test_workers_and_restarts_agree_on_one_date_per_version(corpus: Path) -> Non
     assert len(dates) == 1 and parse_date(dates.pop()) > NEWEST
 
 
+def test_two_sites_sharing_a_cache_dir_date_their_own_outputs(corpus: Path, tmp_path: Path) -> None:
+    """The default cache directory is the user's: another site's all.xml is another resource."""
+    other = tmp_path / "other-seeds"
+    other.mkdir()
+    write(other, 9, 1, 7)
+    for _ in range(2):  # each start claims its own bytes; neither moves the other's date
+        dates = [server(seeds).test_client().get("/feeds/all.xml").headers["Last-Modified"]
+                 for seeds in (corpus, other)]
+        assert [parse_date(d) for d in dates] == [NEWEST, datetime(2020, 1, 7, 10, tzinfo=UTC)]
+
+
 def test_a_stale_worker_never_overwrites_a_newer_claim(tmp_path: Path) -> None:
     fresh, stale = PublishedTimes(tmp_path), PublishedTimes(tmp_path)
     upd = datetime(2020, 1, 1, tzinfo=UTC)

@@ -87,8 +87,10 @@ class PublishedTimes:
     on unchanged outputs, and on changed ones to within their reload times.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, site: str = "") -> None:
         self.path = directory / FILENAME
+        # One cache directory (by default the user's) may serve several sites: each dates its own outputs.
+        self.site = site
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._pid = -1
@@ -126,8 +128,9 @@ class PublishedTimes:
             times, rows = [], []
             with shared_db.transaction(db):
                 for claim in claims:
+                    key = self.site + claim.name
                     row = db.execute("SELECT version, time, seen FROM published WHERE name = ?",
-                                     (claim.name,)).fetchone()
+                                     (key,)).fetchone()
                     previous = None if row is None else Dated(row[0], from_micros(row[1]))
                     if previous is not None and previous.version != claim.version and row[2] > seen:
                         times.append(_whole(previous.time) - SECOND)  # stale files: see the class docstring
@@ -135,7 +138,7 @@ class PublishedTimes:
                     time = next_time(previous, claim.version, claim.updated, now)
                     times.append(time)
                     if previous != (claim.version, time):
-                        rows.append((claim.name, claim.version, to_micros(time), seen))
+                        rows.append((key, claim.version, to_micros(time), seen))
                 db.executemany("INSERT OR REPLACE INTO published (name, version, time, seen) VALUES (?, ?, ?, ?)",
                                rows)
             return times

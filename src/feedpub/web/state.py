@@ -81,7 +81,8 @@ class FeedState:
         self._watcher_pid: int | None = None
         self.publisher = _publisher(settings)
         self.plain = PlainBodies(settings.identity_cache_mb << 20)
-        self.published = PublishedTimes(settings.cache_dir)
+        site = f"{os.path.realpath(settings.seeds_dir)} {settings.feeds_url}"
+        self.published = PublishedTimes(settings.cache_dir, site=site)
         self._stamp = self.loader.scan()
         self.snapshot = self._build(None, self._stamp)
 
