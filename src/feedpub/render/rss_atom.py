@@ -3,11 +3,15 @@
 feedgen's traps are handled here once: entries are appended in our order,
 every date is set explicitly (feedgen defaults to "now"), the channel's
 alternate link is added last (RSS takes the last link), and links feedgen
-mangles go through :mod:`feedpub.render.feedgen_ext`.
+mangles go through :mod:`feedpub.render.feedgen_ext`. Each entry is written
+by feedgen once per render and format, as a fragment spliced into the head of
+every feed that lists it (:mod:`feedpub.render.fragments`).
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from feedgen.entry import FeedEntry
@@ -19,21 +23,74 @@ from ..model import Article, Image
 from .common import Draft, SiteContext
 from .entry_content import image_url, provider_url
 from .feedgen_ext import ArchiveExtension, CompleteExtension, LinksEntryExtension, LinksExtension
+from .fragments import cut, splice
 
 if TYPE_CHECKING:
     from .formats import Format
 
 GENERATOR_URI = "https://pypi.org/project/feedpub/"
+# Where entries go: feedgen appends them after every other child of the channel or feed.
+RSS_CLOSING, ATOM_CLOSING = b"  </channel>", b"</feed>"
 
 
-def render_rss(draft: Draft, fmt: Format) -> bytes:
-    rss: bytes = _generator(draft, fmt).rss_str(pretty=True, encoding="UTF-8")
+def _rss(fg: FeedGenerator) -> bytes:
+    rss: bytes = fg.rss_str(pretty=True, encoding="UTF-8")
     return rss
 
 
-def render_atom(draft: Draft, fmt: Format) -> bytes:
-    atom: bytes = _generator(draft, fmt).atom_str(pretty=True, encoding="UTF-8")
+def _atom(fg: FeedGenerator) -> bytes:
+    atom: bytes = fg.atom_str(pretty=True, encoding="UTF-8")
     return atom
+
+
+def render_rss(draft: Draft, fmt: Format) -> bytes:
+    fragments, ctx = draft.ctx.fragments, draft.ctx
+    items = (fragments.get("rss", article, lambda a: _fragment(a, ctx, _rss, RSS_CLOSING))
+             for article in draft.feed.entries)
+    return splice(_rss(_generator(draft, fmt)), RSS_CLOSING, items)
+
+
+def render_atom(draft: Draft, fmt: Format) -> bytes:
+    fragments, ctx = draft.ctx.fragments, draft.ctx
+    entries = (fragments.get("atom", article, lambda a: _fragment(a, ctx, _atom, ATOM_CLOSING))
+               for article in draft.feed.entries)
+    return splice(_atom(_generator(draft, fmt)), ATOM_CLOSING, entries)
+
+
+class _Scratch(threading.local):
+    """A generator with every feed's extensions and no entry of its own, one per thread.
+
+    An entry's fragment is cut from this generator's document holding that entry
+    alone: the extensions fix the namespace prefixes the entry's elements use, and
+    every feed's root declares the same ones.
+    """
+
+    def __init__(self) -> None:
+        self.fg = fg = FeedGenerator()
+        _extensions(fg)
+        fg.id("urn:feedpub:scratch")
+        fg.title("scratch")
+        fg.description("scratch")
+        fg.link(href="urn:feedpub:scratch", rel="alternate")
+        fg.updated("2000-01-01T00:00:00Z")
+        self.heads: dict[Callable[[FeedGenerator], bytes], bytes] = {}
+
+    def head(self, write: Callable[[FeedGenerator], bytes]) -> bytes:
+        if write not in self.heads:
+            self.heads[write] = write(self.fg)
+        return self.heads[write]
+
+
+def _fragment(article: Article, ctx: SiteContext, write: Callable[[FeedGenerator], bytes], closing: bytes) -> bytes:
+    """``article``'s bytes as ``write`` puts them in any feed: its item or entry, indentation included."""
+    scratch = _SCRATCH
+    head = scratch.head(write)
+    fe = scratch.fg.add_entry(order="append")
+    try:
+        _entry(fe, article, ctx)
+        return cut(write(scratch.fg), head, closing)
+    finally:
+        scratch.fg.remove_entry(fe)
 
 
 def _generator(draft: Draft, fmt: Format) -> FeedGenerator:
@@ -49,12 +106,17 @@ def _generator(draft: Draft, fmt: Format) -> FeedGenerator:
     return fg
 
 
-def _build(feed: Feed, ctx: SiteContext) -> FeedGenerator:
-    settings = ctx.settings
-    fg = FeedGenerator()
+def _extensions(fg: FeedGenerator) -> None:
     fg.load_extension("media")
     fg.load_extension("dc", atom=False)
     fg.register_extension("links", LinksExtension, LinksEntryExtension)
+
+
+def _build(feed: Feed, ctx: SiteContext) -> FeedGenerator:
+    """The feed's head: everything but its entries, which are spliced in as fragments."""
+    settings = ctx.settings
+    fg = FeedGenerator()
+    _extensions(fg)
     if feed.spec.archive:
         fg.register_extension("history", ArchiveExtension)
     elif feed.complete:
@@ -67,8 +129,6 @@ def _build(feed: Feed, ctx: SiteContext) -> FeedGenerator:
     fg.updated(feed.updated)
     fg.ttl(settings.ttl_minutes)
     _logo(fg, feed.spec.logo, ctx, ctx.page_url(feed))
-    for article in feed.entries:
-        _entry(fg.add_entry(order="append"), article, ctx)
     return fg
 
 
@@ -107,3 +167,6 @@ def _entry(fe: FeedEntry, article: Article, ctx: SiteContext) -> None:
         size = {k: str(v) for k, v in (("width", lead.width), ("height", lead.height)) if v}
         fe.media.content(url=url, medium="image", group=None, **size)
         fe.media.thumbnail(url=url, group=None, **size)
+
+
+_SCRATCH = _Scratch()  # last: it is made with the functions above
