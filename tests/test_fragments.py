@@ -151,14 +151,15 @@ def test_fragments_keep_at_most_their_size_least_recently_used_first_out(generat
     articles = load(generated_dir, Settings().max_file_bytes).articles[:3]
     made: Counter[str] = Counter()
 
-    def make(article: Article) -> bytes:
+    def make(article: Article) -> dict[str, bytes]:
         made[article.url] += 1
-        return article.url.encode()
+        return {"rss": article.url.encode(), "atom": b"made along"}
 
     fragments = Fragments(size=2)
     for article in (articles[0], articles[1], articles[0], articles[2], articles[0], articles[1]):
         assert fragments.get("rss", article, make) == article.url.encode()
     assert len(fragments) == 2
+    assert fragments.get("atom", articles[0], make) == b"made along"  # kept with the RSS one: not made again
     # articles[1] was the least recently used when articles[2] came in: it alone was made again.
     assert made == {articles[0].url: 1, articles[1].url: 2, articles[2].url: 1}
 

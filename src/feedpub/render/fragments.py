@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from ..model import Article
 
-Maker = Callable[[Article], bytes]
+# An article's fragment in the format asked for, and any other format's made along with it.
+Maker = Callable[[Article], Mapping[str, bytes]]
 
 
 class Fragments:
@@ -53,7 +54,8 @@ class Fragments:
                 self._entries.move_to_end(key)
             fragment = kept.get(name)
             if fragment is None:  # a maker that fails keeps nothing: the next call fails the same way
-                fragment = kept[name] = make(article)
+                kept.update(make(article))
+                fragment = kept[name]
             return fragment
 
 

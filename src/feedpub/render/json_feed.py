@@ -61,8 +61,8 @@ def render_json(draft: Draft, fmt: Format) -> bytes:
     return b"".join((head[:-len(_NO_ITEMS)], b"[", b",".join(items), _NO_ITEMS[1:]))
 
 
-def _fragment(article: Article, ctx: SiteContext) -> bytes:
-    return _compact(_item(article, ctx)).encode("utf-8")
+def _fragment(article: Article, ctx: SiteContext) -> dict[str, bytes]:
+    return {"json": _compact(_item(article, ctx)).encode("utf-8")}
 
 
 def _item(article: Article, ctx: SiteContext) -> dict[str, Any]:

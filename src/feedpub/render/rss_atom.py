@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
+from lxml import etree
 
 from .. import __version__
 from ..catalog.feeds import Feed
@@ -29,8 +31,6 @@ if TYPE_CHECKING:
     from .formats import Format
 
 GENERATOR_URI = "https://pypi.org/project/feedpub/"
-# Where entries go: feedgen appends them after every other child of the channel or feed.
-RSS_CLOSING, ATOM_CLOSING = b"  </channel>", b"</feed>"
 
 
 def _rss(fg: FeedGenerator) -> bytes:
@@ -43,18 +43,35 @@ def _atom(fg: FeedGenerator) -> bytes:
     return atom
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """How one XML format writes a feed and an entry, and where its entries go."""
+
+    write: Callable[[FeedGenerator], bytes]
+    element: Callable[[FeedEntry], etree._Element]
+    container: str  # the entries' parent, found from the root ("" for the root itself)
+    closing: bytes  # what the entries go just before
+
+
+_RSS = _Shape(_rss, lambda fe: fe.rss_entry(), "channel", b"  </channel>")
+_ATOM = _Shape(_atom, lambda fe: fe.atom_entry(), "", b"</feed>")
+_SHAPES = {"rss": _RSS, "atom": _ATOM}
+_PARSER = etree.XMLParser(remove_blank_text=True)  # pretty printing then indents as feedgen's own tree
+
+
 def render_rss(draft: Draft, fmt: Format) -> bytes:
-    fragments, ctx = draft.ctx.fragments, draft.ctx
-    items = (fragments.get("rss", article, lambda a: _fragment(a, ctx, _rss, RSS_CLOSING))
-             for article in draft.feed.entries)
-    return splice(_rss(_generator(draft, fmt)), RSS_CLOSING, items)
+    return _render(draft, fmt, "rss")
 
 
 def render_atom(draft: Draft, fmt: Format) -> bytes:
-    fragments, ctx = draft.ctx.fragments, draft.ctx
-    entries = (fragments.get("atom", article, lambda a: _fragment(a, ctx, _atom, ATOM_CLOSING))
-               for article in draft.feed.entries)
-    return splice(_atom(_generator(draft, fmt)), ATOM_CLOSING, entries)
+    return _render(draft, fmt, "atom")
+
+
+def _render(draft: Draft, fmt: Format, name: str) -> bytes:
+    """The feed's head in format ``name`` with its entries' fragments spliced in: feedgen appends entries last."""
+    fragments, ctx, shape = draft.ctx.fragments, draft.ctx, _SHAPES[name]
+    entries = (fragments.get(name, article, lambda a: _fragments(a, ctx, name)) for article in draft.feed.entries)
+    return splice(shape.write(_generator(draft, fmt)), shape.closing, entries)
 
 
 class _Scratch(threading.local):
@@ -62,7 +79,8 @@ class _Scratch(threading.local):
 
     An entry's fragment is cut from this generator's document holding that entry
     alone: the extensions fix the namespace prefixes the entry's elements use, and
-    every feed's root declares the same ones.
+    every feed's root declares the same ones. Each format's document is parsed
+    once and each entry is appended to it and serialised as feedgen does.
     """
 
     def __init__(self) -> None:
@@ -73,24 +91,51 @@ class _Scratch(threading.local):
         fg.description("scratch")
         fg.link(href="urn:feedpub:scratch", rel="alternate")
         fg.updated("2000-01-01T00:00:00Z")
-        self.heads: dict[Callable[[FeedGenerator], bytes], bytes] = {}
+        self.documents: dict[_Shape, tuple[etree._ElementTree, etree._Element, bytes]] = {}
 
-    def head(self, write: Callable[[FeedGenerator], bytes]) -> bytes:
-        if write not in self.heads:
-            self.heads[write] = write(self.fg)
-        return self.heads[write]
+    def document(self, shape: _Shape) -> tuple[etree._ElementTree, etree._Element, bytes]:
+        """The scratch document in ``shape``: its tree, the entries' parent, and its bytes."""
+        if shape not in self.documents:
+            head = shape.write(self.fg)
+            root = etree.fromstring(head, _PARSER)
+            container = root.find(shape.container) if shape.container else root
+            assert container is not None
+            self.documents[shape] = (etree.ElementTree(root), container, head)
+        return self.documents[shape]
 
 
-def _fragment(article: Article, ctx: SiteContext, write: Callable[[FeedGenerator], bytes], closing: bytes) -> bytes:
-    """``article``'s bytes as ``write`` puts them in any feed: its item or entry, indentation included."""
+def _fragments(article: Article, ctx: SiteContext, wanted: str) -> dict[str, bytes]:
+    """``article``'s RSS item and Atom entry, both from one feedgen entry, indentation included.
+
+    ``wanted`` is made or raises; a format that fails besides is left out, to fail
+    (and be reported) under its own name when a feed in that format asks for it.
+    """
     scratch = _SCRATCH
-    head = scratch.head(write)
     fe = scratch.fg.add_entry(order="append")
     try:
         _entry(fe, article, ctx)
-        return cut(write(scratch.fg), head, closing)
     finally:
         scratch.fg.remove_entry(fe)
+    made: dict[str, bytes] = {}
+    for name, shape in _SHAPES.items():
+        try:
+            made[name] = _cut(fe, shape)
+        except Exception:
+            if name == wanted:
+                raise
+    return made
+
+
+def _cut(fe: FeedEntry, shape: _Shape) -> bytes:
+    """``fe`` as ``shape`` puts it in a feed: appended to the scratch document, serialised as feedgen does."""
+    tree, container, head = _SCRATCH.document(shape)
+    element = shape.element(fe)
+    container.append(element)
+    try:
+        document: bytes = etree.tostring(tree, pretty_print=True, encoding="UTF-8", xml_declaration=True)
+    finally:
+        container.remove(element)
+    return cut(document, head, shape.closing)
 
 
 def _generator(draft: Draft, fmt: Format) -> FeedGenerator:
