@@ -36,10 +36,10 @@ def _counting_renders(monkeypatch: pytest.MonkeyPatch, pause: float = 0.0) -> Co
     renders: Counter[tuple[str, int]] = Counter()
     render = routes.render_feed
 
-    def counted(feed, fmt, settings):  # type: ignore[no-untyped-def]
+    def counted(feed, fmt, settings, ctx=None):  # type: ignore[no-untyped-def]
         renders[(fmt.output_name(feed.spec), len(feed.entries))] += 1
         time.sleep(pause)
-        return render(feed, fmt, settings)
+        return render(feed, fmt, settings, ctx)
 
     monkeypatch.setattr(routes, "render_feed", counted)
     return renders

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, TypeVar, cast
 from ..catalog.feeds import Feed, FeedKind, FeedSpec
 from ..model import Article
 from ..settings import Settings
+from .fragments import Fragments
 
 if TYPE_CHECKING:
     from .formats import Format
@@ -28,11 +29,13 @@ def page_place(spec: FeedSpec) -> str:
 
 
 class SiteContext:
-    """Per-build state shared by every feed: settings, the output formats and each entry's HTML, made once."""
+    """Per-build state shared by every feed: settings, the output formats, each entry's HTML and fragments."""
 
-    def __init__(self, settings: Settings, entry_html: Callable[[Article], str], formats: Sequence[Format]) -> None:
+    def __init__(self, settings: Settings, entry_html: Callable[[Article], str], formats: Sequence[Format],
+                 fragments: Fragments | None = None) -> None:
         self.settings = settings
         self.entry_html = entry_html
+        self.fragments = fragments if fragments is not None else Fragments()
         self.feed_formats = tuple(fmt for fmt in formats if fmt.feed)  # what pages and indexes offer
 
     def feed_url(self, path: str, suffix: str) -> str:

@@ -21,9 +21,17 @@ VERSION = "https://jsonfeed.org/version/1.1"
 RELATED_ABOUT = "https://pypi.org/project/feedpub/#related-coverage"
 
 
+def _compact(document: Any) -> str:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
 def dumps(document: Any) -> bytes:
     """Deterministic, compact UTF-8 JSON ending in a newline (compact keeps json's C encoder)."""
-    return (json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    return (_compact(document) + "\n").encode("utf-8")
+
+
+# A feed with no items ends so: "items" is its last key, and its items go between the brackets.
+_NO_ITEMS = b"[]}\n"
 
 
 def render_json(draft: Draft, fmt: Format) -> bytes:
@@ -45,8 +53,16 @@ def render_json(draft: Draft, fmt: Format) -> bytes:
     document["authors"] = [site_author]
     document["author"] = site_author
     document.update(ctx.json_extras(feed))
-    document["items"] = [_item(article, ctx) for article in feed.entries]
-    return dumps(document)
+    document["items"] = []
+    head = dumps(document)
+    assert head.endswith(_NO_ITEMS)
+    items = [ctx.fragments.get("json", article, lambda a: _fragment(a, ctx)) for article in feed.entries]
+    # Compact separators: json.dumps writes a list of items as their own dumps joined by ",".
+    return b"".join((head[:-len(_NO_ITEMS)], b"[", b",".join(items), _NO_ITEMS[1:]))
+
+
+def _fragment(article: Article, ctx: SiteContext) -> dict[str, bytes]:
+    return {"json": _compact(_item(article, ctx)).encode("utf-8")}
 
 
 def _item(article: Article, ctx: SiteContext) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from ..settings import Settings, output_fields
 from .common import Draft, SiteContext
 from .entry_content import entry_html
 from .formats import INDEX_FILES, Format, registered
+from .fragments import Fragments
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,8 @@ class Site:
     deferred: Mapping[str, tuple[Feed, Format]] = field(default_factory=dict, compare=False)
     # The formats it was rendered in: the registry as it was then.
     formats: tuple[Format, ...] = field(default_factory=registered, compare=False)
+    # What it was rendered with, entry fragments included: filtered views and archive pages reuse them.
+    context: SiteContext | None = field(default=None, compare=False, repr=False)
 
     def bodies(self, feed: Feed, fingerprint: str, formats: Sequence[Format]) -> dict[str, bytes | None] | None:
         """This site as the next render's memo (see :class:`Memo`)."""
@@ -103,35 +107,40 @@ def body_version(body: bytes) -> str:
 
 
 def site_context(settings: Settings, formats: Sequence[Format], html_cache_size: int | None = None) -> SiteContext:
-    """A context whose entry HTML is made once per article.
+    """A context whose entry HTML and fragments are made once per article.
 
-    With ``html_cache_size`` only that many recent articles' HTML is kept (least
-    recently used first out): the server renders most entries for about one feed,
-    so keeping them all would only raise its peak memory (memory per worker,
+    With ``html_cache_size`` only that many recent articles' HTML and fragments are
+    kept (least recently used first out): the server renders most entries for about
+    one feed, so keeping them all would only raise its peak memory (memory per worker,
     benchmarks/RESULTS.md). The static build keeps them all: its archive pages
-    use each article again in every topic and provider.
+    use each article again in every topic and provider. The server keeps the context
+    of its current site for its request threads: hence the lock.
     """
     html_cache: OrderedDict[str, str] = OrderedDict()
+    lock = threading.Lock()
 
     def html(article: Article) -> str:
-        cached = html_cache.get(article.url)
-        if cached is None:
-            cached = html_cache[article.url] = entry_html(article, settings.site_url)
-            if html_cache_size is not None and len(html_cache) > html_cache_size:
-                html_cache.popitem(last=False)
-        elif html_cache_size is not None:
-            html_cache.move_to_end(article.url)
-        return cached
+        with lock:
+            cached = html_cache.get(article.url)
+            if cached is None:
+                cached = html_cache[article.url] = entry_html(article, settings.site_url)
+                if html_cache_size is not None and len(html_cache) > html_cache_size:
+                    html_cache.popitem(last=False)
+            elif html_cache_size is not None:
+                html_cache.move_to_end(article.url)
+            return cached
 
-    return SiteContext(settings, html, formats)
+    return SiteContext(settings, html, formats, Fragments(html_cache_size))
 
 
-def render_feed(feed: Feed, fmt: Format, settings: Settings) -> bytes:
+def render_feed(feed: Feed, fmt: Format, settings: Settings, ctx: SiteContext | None = None) -> bytes:
     """One feed in one format, outside a full site render (trimmed feeds, archive pages on demand).
 
-    Entries no renderer takes are left out here too (see :func:`render_site`).
+    Given the context of the site the feed comes from (:attr:`Site.context`), its
+    entries' fragments are taken from there. Entries no renderer takes are left out
+    here too (see :func:`render_site`).
     """
-    ctx = site_context(settings, registered())
+    ctx = ctx if ctx is not None else site_context(settings, registered())
     try:
         return _render_feed(fmt, Draft(feed, ctx))
     except Unrenderable as exc:
@@ -280,4 +289,4 @@ def _render_site(corpus: Corpus, settings: Settings, previous: Memo | None = Non
     for index in INDEX_FILES.values():
         output = Output(index.render(feeds, ctx, corpus), index.media_type, corpus.newest)
         outputs[index.name] = store(index.name, output)
-    return Site(settings, corpus, feeds, outputs, notes, rendered, fingerprints, archives, deferred, formats)
+    return Site(settings, corpus, feeds, outputs, notes, rendered, fingerprints, archives, deferred, formats, ctx)

@@ -97,7 +97,8 @@ def _deferred(snapshot: Snapshot, name: str, current: FeedState) -> Prepared | N
     feed, fmt = found
 
     def make() -> Prepared:
-        page = prepare(Output(render_feed(feed, fmt, current.settings), fmt.media_type, feed.updated))
+        body = render_feed(feed, fmt, current.settings, snapshot.site.context)  # with the site's fragments
+        page = prepare(Output(body, fmt.media_type, feed.updated))
         return current.dated({name: page}, snapshot.read_at)[name]  # a late article moves its date too
 
     return snapshot.on_demand.get((name, None), make)
@@ -113,7 +114,7 @@ def _filtered(snapshot: Snapshot, name: str, found: tuple[Feed, Format], filters
         if subset.entries == feed.entries and not feed.complete:
             return snapshot.prepared[name]  # a complete feed's bytes say fh:complete: no view may
         # Dated as the whole feed: it changes whenever the subset does.
-        return prepare(Output(render_feed(subset, fmt, current.settings), fmt.media_type,
+        return prepare(Output(render_feed(subset, fmt, current.settings, snapshot.site.context), fmt.media_type,
                               snapshot.prepared[name].last_modified))
 
     return snapshot.on_demand.get((name, filters), make)

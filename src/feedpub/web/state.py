@@ -30,7 +30,9 @@ from .store import OnDemand, PlainBodies, Prepared, prepare, redate
 from .watcher import FULL_SCAN_EVERY
 
 log = logging.getLogger("feedpub.server")
-ENTRY_HTML_CACHE = 4096  # articles whose entry HTML a render keeps: the newest ones recur across feeds
+# Articles whose entry HTML and fragments a render keeps, and the site keeps for its filtered views and archive
+# pages (about 14 KiB an article: RSS, Atom, JSON): a feed's formats and the newest articles recur within it.
+ENTRY_HTML_CACHE = 1024
 ON_DEMAND_SIZE = 256  # archive pages and filtered feeds a snapshot keeps
 
 
