@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from feedpub.ingest.loader import load
 from feedpub.ingest.validate import MAX_RELATED, parse_bytes
-from feedpub.model import Article, Corpus, Image, Kind, Problem, Provider, Related
+from feedpub.model import Article, Image, Kind, Problem, Provider, Related
 
-MAX_BYTES = 1 << 20
+from .articles import DROP, MINIMAL, WriteArticle, errors, front, line_of, load_dir, raw_front, strings, wrap
+
 UTC = UTC
 SEED_NAMES = [
     "000_cea38546ddfede18.txt",
@@ -24,54 +22,15 @@ SEED_NAMES = [
     "003_9e7147b7d60c286a.txt",
     "004_fbf05e2be9931d54.txt",
 ]
-MINIMAL: dict[str, Any] = {
-    "title": "A title",
-    "webUrl": "https://example.com/a",
-    "publishedDateTime": "2020-01-01T00:00:00Z",
-    "provider": {"name": "Example", "domain": "example.com"},
-}
-DROP = object()
 
-WriteArticle = Callable[..., Path]
 
 
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-def front(**fields: Any) -> str:
-    """YAML front matter: a minimal valid article with ``fields`` changed (``DROP`` removes a key)."""
-    data = {**MINIMAL, **fields}
-    return yaml.safe_dump({k: v for k, v in data.items() if v is not DROP}, sort_keys=False, allow_unicode=True)
-
-
-def wrap(text: str, newline: str = "\n") -> bytes:
-    return f"---\n{text.strip()}\n---\nBody.\n".replace("\n", newline).encode("utf-8")
-
-
 def parse(text: str) -> tuple[Article | None, tuple[Problem, ...]]:
     result = parse_bytes("x.md", wrap(text))
     return result.article, result.problems
-
-
-def load_dir(root: Path) -> Corpus:
-    return load(root, MAX_BYTES)
-
-
-def line_of(path: Path, prefix: str) -> int:
-    """1-based line of the first line of ``path`` that starts with ``prefix``."""
-    for number, line in enumerate(path.read_text("utf-8-sig").splitlines(), 1):
-        if line.startswith(prefix):
-            return number
-    raise AssertionError(f"{prefix!r} not in {path}")
-
-
-def raw_front(path: Path) -> dict[str, Any]:
-    """The front matter as plain YAML sees it (dates as datetimes): the expected values."""
-    text = path.read_text("utf-8-sig").replace("\r\n", "\n")
-    _, block, _ = text.split("---\n", 2)
-    data = yaml.load(block, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    assert isinstance(data, dict)
-    return data
 
 
 def as_utc(value: Any) -> datetime:
@@ -85,20 +44,6 @@ def image(item: dict[str, Any]) -> Image:
     return Image(url=item["url"], width=item.get("width"), height=item.get("height"), title=item.get("title"))
 
 
-def strings(value: object) -> Iterator[str]:
-    """Every text stored anywhere in a (nested) dataclass value."""
-    if isinstance(value, str):
-        yield value
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for spec in dataclasses.fields(value):
-            yield from strings(getattr(value, spec.name))
-    elif isinstance(value, (tuple, list)):
-        for item in value:
-            yield from strings(item)
-
-
-def errors(problems: tuple[Problem, ...] | list[Problem]) -> list[Problem]:
-    return [p for p in problems if p.severity == "error"]
 
 
 def warnings(problems: tuple[Problem, ...] | list[Problem]) -> list[Problem]:
