@@ -9,6 +9,8 @@ against both the key and the rendered bytes.
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from feedpub.settings import Settings, SettingsError, setting_fields
 
 # A small max_items, so the fixture corpus has feeds beyond it and therefore archives: otherwise
 # every feed is RFC 5005 complete and `archives` would change no byte.
-BASE = Settings(max_items=3)
+BASE = Settings(max_items=3, cache_dir=Path("cache"))
 # Tried in order; the first the setting's own parser accepts and that differs from the default is used.
 TEXTS = ("changed", "https://changed.example.test")
 
@@ -49,6 +51,17 @@ def changed_value(spec: dataclasses.Field[Any]) -> Any:
 
 
 SETTINGS = [pytest.param(spec, id=spec.name) for spec in setting_fields()]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _in_a_temporary_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """BASE was made at import, before the test environment: its cache dir, and relative ones, land here."""
+    here = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("settings-key"))
+    try:
+        yield
+    finally:
+        os.chdir(here)
 
 
 def test_every_setting_says_whether_it_changes_the_output() -> None:
