@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -231,12 +232,17 @@ def test_a_dead_process_lease_runs_out(tmp_path: Path) -> None:
     assert alive.lease() == ("https://example.org/feeds/ai.xml", "v2")  # the newest version is sent
 
 
-def test_a_server_reload_sends_what_a_build_left_pending(seeds: Path, tmp_path: Path, hub) -> None:
+def server_after_a_build_with_the_hub_down(seeds: Path, out: Path, hub) -> tuple[Any, Path]:  # type: ignore[no-untyped-def]
+    """A server (its state) on ``seeds`` after a build left every ping pending; the hub is back, its log."""
     port = free_port()
-    out = tmp_path / "out"
     build_process(seeds, out, f"http://127.0.0.1:{port}/hub")  # the hub is down: everything pending
     url, log = hub(port=port)
-    state = create_app({"TESTING": True, "seeds_dir": str(seeds), "websub_hub": url}).extensions["feedpub"]
+    return create_app({"TESTING": True, "seeds_dir": str(seeds), "websub_hub": url}).extensions["feedpub"], log
+
+
+def test_a_server_reload_sends_what_a_build_left_pending(seeds: Path, tmp_path: Path, hub) -> None:
+    out = tmp_path / "out"
+    state, log = server_after_a_build_with_the_hub_down(seeds, out, hub)
     time.sleep(0.5)
     assert pings(log) == []  # starting the server announces nothing by itself
     edit_wired(seeds, "Live: ")
@@ -310,11 +316,8 @@ def test_a_ledger_that_cannot_be_written_costs_the_pings_not_the_build(seeds: Pa
 
 
 def test_a_worker_sends_what_a_build_left_pending_when_it_starts_serving(seeds: Path, tmp_path: Path, hub) -> None:
-    port = free_port()
     out = tmp_path / "out"
-    build_process(seeds, out, f"http://127.0.0.1:{port}/hub")  # the hub is down: everything pending
-    url, log = hub(port=port)
-    state = create_app({"TESTING": True, "seeds_dir": str(seeds), "websub_hub": url}).extensions["feedpub"]
+    state, log = server_after_a_build_with_the_hub_down(seeds, out, hub)
     state.ensure_watcher()  # what a worker's first request does; no file changed since the build
     expected = published(out)
     wait_for(lambda: set(accepted(log)) == expected, 20, "the pings the build left pending")
