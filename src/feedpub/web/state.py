@@ -17,11 +17,12 @@ import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 
 from ..after_fork import renew_after_fork
 from ..first_published import Claim, PublishedTimes
 from ..ingest.loader import CorpusLoader, SeedsUnavailable, where
-from ..model import printable
+from ..model import Problem, printable
 from ..render.site import Output, Site, render_site
 from ..settings import Settings
 from ..websub import Publisher, open_ledger
@@ -49,6 +50,12 @@ class Snapshot:
     read_at: datetime  # when its files were read: dates its new outputs (see FeedState.dated)
     # Archive pages and filtered feeds of this version, made when first asked for.
     on_demand: OnDemand = field(default_factory=lambda: OnDemand(ON_DEMAND_SIZE), compare=False)
+
+    @cached_property
+    def first_problems(self) -> tuple[Problem, ...]:
+        """The problems /healthz shows, errors first: sorted once per version, not per request."""
+        problems = sorted(self.site.corpus.problems, key=lambda p: p.severity != "error")
+        return tuple(problems[:HEALTH_PROBLEMS])
 
 
 def _publisher(settings: Settings) -> Publisher | None:
@@ -180,11 +187,11 @@ class FeedState:
     def health(self) -> tuple[str, dict[str, object]]:
         """``ok``; ``degraded`` while a file is rejected (or kept at its last good version) or the
         last reload failed; ``unhealthy`` without a seeds directory, looked for now, not at the last reload."""
-        corpus = self.snapshot.site.corpus
-        problems = sorted(corpus.problems, key=lambda p: p.severity != "error")  # errors first
+        snapshot = self.snapshot
+        problems = snapshot.first_problems
         details: dict[str, object] = {
-            "rejected": corpus.rejected,
-            "first_problems": [printable(str(p)) for p in problems[:HEALTH_PROBLEMS]],
+            "rejected": snapshot.site.corpus.rejected,
+            "first_problems": [printable(str(p)) for p in problems],
         }
         if not self.healthy or not self.loader.available():
             where = printable(str(self.settings.seeds_dir))
