@@ -46,7 +46,8 @@ def feed(name: str) -> Response:
         if filters.active:
             prepared = _filtered(snapshot, name, found, filters, current)
     # A month's archive is settled once the month is over (RFC 5005): let caches keep it.
-    max_age = ARCHIVE_MAX_AGE if "/archive/" in name else current.settings.max_age
+    # The server defers every archive page, so that table says which pages are archives.
+    max_age = ARCHIVE_MAX_AGE if name in snapshot.site.deferred else current.settings.max_age
     response = _send(current, prepared, max_age)
     hub = current.settings.websub_hub
     if hub and found is not None and found[1].feed:
