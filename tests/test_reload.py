@@ -26,7 +26,7 @@ from feedpub.render import site as site_module
 from feedpub.web import create_app
 from feedpub.web import watcher as watcher_module
 
-from .test_gunicorn import fetch, run_gunicorn, wait_for
+from .test_gunicorn import every_worker, run_gunicorn, wait_for
 from .test_watcher import _events_available
 
 BOMB = "Bomb: "  # titles that start so make the patched renderers fail
@@ -254,42 +254,37 @@ def crashing_server(seeds: Path, tmp_path: Path, request: pytest.FixtureRequest)
     (seeds / "tmp.md").unlink()
     pythonpath = os.pathsep.join([str(tmp_path), *sys.path])
     extra = ["--preload"] if request.param else []
-    with run_gunicorn(seeds, tmp_path / "gunicorn.log", "--pythonpath", str(tmp_path), *extra, app="crashing_wsgi:app",
+    with run_gunicorn(seeds, tmp_path / "gunicorn.log", *extra, app="crashing_wsgi:app",
                       FEEDPUB_RELOAD_INTERVAL="0.5", PYTHONPATH=pythonpath) as (base, _):
         yield base
-
-
-def _every_worker(predicate, tries: int = 10) -> bool:  # type: ignore[no-untyped-def]
-    # Each fetch is a fresh connection: with two sync workers, ten in a row reach both.
-    return all(predicate() for _ in range(tries))
 
 
 def test_gunicorn_workers_agree_after_an_unrenderable_article(crashing_server: str, seeds: Path,
                                                              tmp_path: Path) -> None:
     base = crashing_server
-    assert _every_worker(lambda: "https://cafe." in fetch(base + "/feeds/all.json")[2].decode())
+    all_json = base + "/feeds/all.json"
+    assert every_worker(all_json, lambda answer: "https://cafe." in answer[2].decode())
     bomb = _article(seeds, "bomb.md", "bomb", BOMB)
     time.sleep(1)
     _article(seeds, "good.md", "good", "Good news: ")
     started = time.monotonic()
 
-    def good_everywhere() -> bool:
-        body = fetch(base + "/feeds/all.json")[2].decode()
-        return "Good news: " in body and BOMB not in body
+    def good(answer: tuple[int, dict[str, str], bytes]) -> bool:
+        return "Good news: " in answer[2].decode() and BOMB not in answer[2].decode()
 
-    wait_for(lambda: _every_worker(good_everywhere), 10, "every worker to serve the good article")
+    wait_for(lambda: every_worker(all_json, good), 10, "every worker to serve the good article")
     assert time.monotonic() - started < 5  # within the reload window, not the 30 s safety net
 
-    def degraded() -> bool:
-        status, _, body = fetch(base + "/healthz")
+    def degraded(answer: tuple[int, dict[str, str], bytes]) -> bool:
+        status, _, body = answer
         health = json.loads(body)
         return (status == 200 and health["status"] == "degraded" and health["rejected"] == 1
                 and health["first_problems"][0].startswith(f"{bomb.as_posix()}: error: could not be rendered"))
 
-    assert _every_worker(degraded)
+    assert every_worker(base + "/healthz", degraded)
     seeds.rename(tmp_path / "away")
-    assert _every_worker(lambda: fetch(base + "/healthz")[0] == 503)  # at once, in every worker
-    assert _every_worker(lambda: "Good news: " in fetch(base + "/feeds/all.json")[2].decode())
+    assert every_worker(base + "/healthz", lambda answer: answer[0] == 503)  # at once, in every worker
+    assert every_worker(all_json, good)  # the last good feeds
     log = (tmp_path / "gunicorn.log").read_text("utf-8", "replace")
     assert "Worker failed to boot" not in log and "Traceback" not in log
 

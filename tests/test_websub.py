@@ -22,7 +22,7 @@ from feedpub.web import create_app
 from feedpub.websub import LEDGER, Ledger
 
 from .conftest import ROOT
-from .test_gunicorn import fetch, free_port, run_gunicorn, wait_for
+from .test_gunicorn import every_worker, fetch, free_port, run_gunicorn, wait_for
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -116,8 +116,7 @@ def test_server_reload_pings_once_across_workers_without_blocking(seeds: Path, t
     url, log = hub(delay=1.0)  # a slow hub
     with run_gunicorn(seeds, tmp_path / "gunicorn.log", FEEDPUB_RELOAD_INTERVAL="0.3",
                       FEEDPUB_WEBSUB_HUB=url) as (base, _):
-        for _ in range(6):
-            fetch(base + "/feeds/all.xml")  # both workers running their watchers
+        every_worker(base + "/feeds/all.xml", lambda _: True)  # both workers running their watchers
         assert pings(log) == []  # starting up announces nothing
         wired = next(p for p in seeds.iterdir() if "domain: wired.com" in p.read_text("utf-8"))
         wired.write_text(wired.read_text("utf-8").replace('title: "', 'title: "Live: ', 1), "utf-8")
@@ -291,8 +290,7 @@ def test_two_workers_send_what_a_build_left_pending_once(seeds: Path, tmp_path: 
     url, log = hub(delay=0.2, port=port)  # slow enough for both workers to be sending at once
     with run_gunicorn(seeds, tmp_path / "gunicorn.log", FEEDPUB_RELOAD_INTERVAL="0.3",
                       FEEDPUB_WEBSUB_HUB=url) as (base, _):
-        for _ in range(6):
-            fetch(base + "/feeds/all.xml")  # both workers running their watchers
+        every_worker(base + "/feeds/all.xml", lambda _: True)  # both workers running their watchers
         edit_wired(seeds, "Live: ")
         expected = published(out) | {f"{base}/feeds/providers/wired.com.xml"}
         wait_for(lambda: expected <= set(accepted(log)), 30, "the pending pings and the changed feeds")
