@@ -123,7 +123,9 @@ def _served(app, url: str) -> bytes:  # type: ignore[no-untyped-def]
 
 def test_filtered_views_and_archive_pages_reuse_the_renders_fragments(
         generated_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    app = create_app({"TESTING": True, "seeds_dir": str(generated_dir), "site_url": SITE_URL, "max_items": 3})
+    """A process that renders its own snapshot (``one_builder`` off) keeps its render's fragments."""
+    app = create_app({"TESTING": True, "seeds_dir": str(generated_dir), "site_url": SITE_URL, "max_items": 3,
+                      "one_builder": False})
     snapshot = app.extensions["feedpub"].snapshot
     settings = app.extensions["feedpub"].settings
     renders = Renders(monkeypatch)
@@ -145,6 +147,28 @@ def test_filtered_views_and_archive_pages_reuse_the_renders_fragments(
     for name in archives:
         feed, fmt = snapshot.site.deferred[name]
         assert served[name] == render_feed(feed, fmt, settings)
+
+
+def test_serving_processes_assemble_filtered_views_from_the_builders_fragments(
+        generated_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process that did not build (the builder stands apart) renders no entry: filtered views are
+    the stored fragments spliced into a head, archive pages were published whole."""
+    config = {"TESTING": True, "seeds_dir": str(generated_dir), "site_url": SITE_URL, "max_items": 3}
+    builder = create_app(config)
+    own = create_app({**config, "one_builder": False})  # the reference: renders everything itself
+    serving = create_app(config)
+    assert serving.extensions["feedpub"].site is None  # it loaded nothing
+    archives = sorted(name for name in own.extensions["feedpub"].snapshot.site.deferred)
+    assert archives
+    expected = {url: _served(own, url) for url in
+                [f"/feeds/{name}" for name in archives[:20]]
+                + [f"/feeds/all.{fmt}?{query}" for fmt in ("xml", "atom", "json")
+                   for query in ("limit=2", "type=video", "type=article&min_quality=1")]}
+    renders = Renders(monkeypatch)
+    served = {url: _served(serving, url) for url in expected}
+    assert renders.total() == 0
+    assert served == expected
+    assert builder.extensions["feedpub"].lease is not None
 
 
 def test_fragments_keep_at_most_their_size_least_recently_used_first_out(generated_dir: Path) -> None:

@@ -48,7 +48,9 @@ NOT_FOUND = "Every feed is listed at"
 def hostile_app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
     seeds = tmp_path_factory.mktemp("requests") / "seeds"
     shutil.copytree(SEEDS, seeds)
-    return create_app({"TESTING": True, "seeds_dir": str(seeds), "site_url": SITE_URL})
+    # Module-wide: its own cache directory, not the one the first test's environment names.
+    cache = tmp_path_factory.mktemp("cache")
+    return create_app({"TESTING": True, "seeds_dir": str(seeds), "site_url": SITE_URL, "cache_dir": str(cache)})
 
 
 def send(app: Flask, target: bytes, headers: dict[str, str] | None = None, method: str = "GET") -> Answer:

@@ -155,7 +155,7 @@ def test_healthz_lists_the_first_rejected_files(app: Flask, client: FlaskClient,
     shown = health["first_problems"]
     assert len(shown) == 5 and all(": error: " in line for line in shown)
     assert shown[0].startswith(f"{seeds.as_posix()}/broken0.md:")
-    everything = [str(p) for p in state.snapshot.site.corpus.problems]
+    everything = [str(p) for p in state.site.corpus.problems]
     odd = next(line for line in everything if "caf" in line)
     assert odd.startswith(f"{seeds.as_posix()}/caf\\xe9/bad\\x1b[2J.md: error: ")  # escaped, printable
     response.get_data().decode("ascii")  # and the JSON is plain ASCII

@@ -1,4 +1,8 @@
-"""The server's state has no hidden sharing: the on-demand cache, fork hooks, the GC, and what a snapshot holds."""
+"""The server's state has no hidden sharing: the on-demand cache, fork hooks, the GC, and what a version holds.
+
+Each on-demand test runs twice: with one builder publishing to the shared store
+(the default) and with each process rendering its own snapshot (``one_builder`` off).
+"""
 
 from __future__ import annotations
 
@@ -14,15 +18,26 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 
-import feedpub.web.state as state_mod
+import feedpub.web.views as views_mod
 from feedpub.cli import main
-from feedpub.web import create_app, routes
+from feedpub.web import create_app
+from feedpub.web.state import FeedState
+from feedpub.web.store import OnDemand
 
 from .conftest import SITE_URL
 
+BUILDERS = pytest.mark.parametrize("one_builder", [True, False], ids=["one-builder", "own-snapshot"])
 
-def _app(seeds: Path) -> Flask:
-    return create_app({"TESTING": True, "seeds_dir": str(seeds), "site_url": SITE_URL, "max_items": 30})
+
+def _app(seeds: Path, one_builder: bool = True) -> Flask:
+    return create_app({"TESTING": True, "seeds_dir": str(seeds), "site_url": SITE_URL, "max_items": 30,
+                       "one_builder": one_builder})
+
+
+def _on_demand(state: FeedState) -> OnDemand:
+    """The archive pages and filtered feeds the current version keeps."""
+    view = state.view()
+    return view.snapshot.on_demand if hasattr(view, "snapshot") else view.on_demand  # type: ignore[union-attr]
 
 
 def _retitle(article: Path) -> None:
@@ -34,23 +49,24 @@ def _retitle(article: Path) -> None:
 def _counting_renders(monkeypatch: pytest.MonkeyPatch, pause: float = 0.0) -> Counter[tuple[str, int]]:
     """Count on-demand renders by feed path and entry count (slowed by ``pause`` so requests overlap)."""
     renders: Counter[tuple[str, int]] = Counter()
-    render = routes.render_feed
+    render = views_mod.render_feed
 
     def counted(feed, fmt, settings, ctx=None):  # type: ignore[no-untyped-def]
         renders[(fmt.output_name(feed.spec), len(feed.entries))] += 1
         time.sleep(pause)
         return render(feed, fmt, settings, ctx)
 
-    monkeypatch.setattr(routes, "render_feed", counted)
+    monkeypatch.setattr(views_mod, "render_feed", counted)
     return renders
 
 
+@BUILDERS
 def test_concurrent_requests_get_their_own_bytes_and_the_cache_stays_bounded(
-        generated_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    expected_app = _app(generated_dir)  # its cache is never shared with the app under load
-    monkeypatch.setattr(state_mod, "ON_DEMAND_SIZE", 16)
-    app = _app(generated_dir)
-    snapshot = app.extensions["feedpub"].snapshot
+        generated_dir: Path, monkeypatch: pytest.MonkeyPatch, one_builder: bool) -> None:
+    expected_app = _app(generated_dir, one_builder=False)  # its cache is never shared with the app under load
+    monkeypatch.setattr(views_mod, "ON_DEMAND_SIZE", 16)
+    app = _app(generated_dir, one_builder)
+    snapshot = expected_app.extensions["feedpub"].snapshot
     archives = sorted(snapshot.site.deferred)[:12]
     feeds = [name for name in sorted(snapshot.prepared) if name.endswith((".xml", ".atom", ".json"))
              and not name.startswith("index.")][:8]
@@ -61,6 +77,8 @@ def test_concurrent_requests_get_their_own_bytes_and_the_cache_stays_bounded(
     expected = {url: expected_client.get(url) for url in urls}
     assert all(response.status_code == 200 for response in expected.values())
     renders = _counting_renders(monkeypatch, pause=0.002)
+    state = app.extensions["feedpub"]
+    cache = _on_demand(state)
 
     def get(url: str) -> tuple[str, bytes, str | None]:
         response = app.test_client().get(url)
@@ -72,33 +90,36 @@ def test_concurrent_requests_get_their_own_bytes_and_the_cache_stays_bounded(
     for url, body, etag in results:
         assert body == expected[url].data, url
         assert etag == expected[url].headers["ETag"], url
-    assert app.extensions["feedpub"].snapshot is snapshot  # no reload in between: one version throughout
-    assert len(snapshot.on_demand) == 16
-    assert sum(renders.values()) >= len(urls)
+    assert _on_demand(state) is cache  # no reload in between: one version throughout
+    assert len(cache) == 16
+    # Filtered views are rendered on demand; archive pages too, unless the builder published them.
+    assert sum(renders.values()) >= len(urls) - (len(archives) if one_builder else 0)
 
 
+@BUILDERS
 def test_a_query_asked_for_again_and_again_stays_cached_while_others_come_and_go(
-        seeds: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(state_mod, "ON_DEMAND_SIZE", 4)
-    client = _app(seeds).test_client()
+        seeds: Path, monkeypatch: pytest.MonkeyPatch, one_builder: bool) -> None:
+    monkeypatch.setattr(views_mod, "ON_DEMAND_SIZE", 4)
+    client = _app(seeds, one_builder).test_client()
     renders = _counting_renders(monkeypatch)
     hot = "/feeds/all.xml?limit=1"
     for other in ("all.atom", "all.json", "all.html", "ai.xml", "ai.atom", "ai.json", "topics/ai.html"):
         assert client.get(hot).status_code == 200
         assert client.get(f"/feeds/{other}?limit=1").status_code == 200
     assert renders[("all.xml", 1)] == 1  # the least recently used go first, never the hot one
-    assert len(client.application.extensions["feedpub"].snapshot.on_demand) == 4
+    assert len(_on_demand(client.application.extensions["feedpub"])) == 4
 
 
-def test_a_reload_starts_an_empty_cache_for_the_new_version(seeds: Path) -> None:
-    app = _app(seeds)
+@BUILDERS
+def test_a_reload_starts_an_empty_cache_for_the_new_version(seeds: Path, one_builder: bool) -> None:
+    app = _app(seeds, one_builder)
     client, state = app.test_client(), app.extensions["feedpub"]
     before = client.get("/feeds/all.json?limit=1").json["items"][0]["title"]
     for article in seeds.iterdir():
         _retitle(article)
-    old = state.snapshot
+    old = _on_demand(state)
     assert state.reload()
-    assert len(old.on_demand) == 1 and len(state.snapshot.on_demand) == 0
+    assert len(old) == 1 and len(_on_demand(state)) == 0
     assert client.get("/feeds/all.json?limit=1").json["items"][0]["title"] == "Changed: " + before
 
 
@@ -157,6 +178,13 @@ def test_the_cli_pauses_and_freezes_the_gc_for_its_one_load(seeds: Path, monkeyp
 
 
 def test_the_server_keeps_no_bytes_in_its_site(seeds: Path) -> None:
-    snapshot = _app(seeds).extensions["feedpub"].snapshot
+    snapshot = _app(seeds, one_builder=False).extensions["feedpub"].snapshot
     assert snapshot.site.outputs.keys() == snapshot.prepared.keys()
     assert all(output.body is None and output.kept for output in snapshot.site.outputs.values())
+
+
+def test_the_builder_keeps_no_bytes_and_no_fragments(seeds: Path) -> None:
+    state = _app(seeds).extensions["feedpub"]
+    assert state.snapshot is None and state.site.context is None  # its fragments went to the store
+    assert state.site.outputs.keys() == state.builder.rows.keys()
+    assert all(output.body is None and output.kept for output in state.site.outputs.values())

@@ -113,10 +113,10 @@ def test_gzip_is_negotiated_with_its_own_etag(client: FlaskClient) -> None:
 
 def test_compression_happens_once_per_content(app: Flask, client: FlaskClient) -> None:
     state = app.extensions["feedpub"]
-    before = state.snapshot.prepared["all.xml"]
+    before = state.view().output("all.xml")
     client.get("/feeds/all.xml", headers={"Accept-Encoding": "gzip"})
     client.get("/feeds/all.xml", headers={"Accept-Encoding": "gzip"})
-    assert state.snapshot.prepared["all.xml"] is before
+    assert state.view().output("all.xml") is before  # read from the store once, then kept compressed
 
 
 def test_ttl_matches_max_age(seeds: Path) -> None:
@@ -305,10 +305,11 @@ def test_workers_keep_outputs_compressed_and_a_bounded_plain_cache(generated_dir
     app = create_app({"TESTING": True, "seeds_dir": str(generated_dir), "site_url": SITE_URL,
                       "archives": False, "identity_cache_mb": budget_mib})
     state = app.extensions["feedpub"]
-    assert all(output.body is None for output in state.snapshot.site.outputs.values())  # no plain copies
+    assert all(output.body is None for output in state.site.outputs.values())  # no plain copies
+    assert state.snapshot is None  # the builder's outputs are in the store, not in its memory
     client = app.test_client()
-    names = sorted(state.snapshot.prepared)
-    total = sum(state.snapshot.prepared[name].size for name in names)
+    names = sorted(state.builder.rows)
+    total = sum(state.builder.rows[name].size for name in names)
     assert total > budget_mib << 20  # more than the budget, so some bodies must be evicted
     for name in names:
         plain = client.get(f"/feeds/{name}")

@@ -154,6 +154,13 @@ class Settings:
     )
     cache: bool = _setting(True, "Use the parse cache (--no-cache parses every file).", _flag, "--cache/--no-cache",
                            output=False)
+    one_builder: bool = _setting(
+        True,
+        "Serving processes share one builder: one loads and renders each change and publishes it to a store in"
+        " cache_dir that every process serves from (off: each process loads and renders for itself).",
+        _flag,
+        output=False,
+    )
     archives: bool = _setting(
         True, "Write RFC 5005 monthly archives of topic and provider feeds beyond max_items (RSS and Atom).", _flag,
         "--archives/--no-archives", output=True,

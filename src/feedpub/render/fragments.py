@@ -59,6 +59,24 @@ class Fragments:
             return fragment
 
 
+    def kept(self, article: Article) -> Mapping[str, bytes]:
+        """The fragments of ``article`` made so far, by format (to be stored for other processes)."""
+        with self._lock:
+            return dict(self._entries.get((article.url, article.digest), {}))
+
+    def seed(self, article: Article, fragments: Mapping[str, bytes]) -> None:
+        """Keep fragments made elsewhere (by the builder): the same bytes this process would make."""
+        with self._lock:
+            key = (article.url, article.digest)
+            kept = self._entries.setdefault(key, {})
+            for name, fragment in fragments.items():
+                kept.setdefault(name, fragment)
+            if self._size is not None:
+                self._entries.move_to_end(key)
+                while len(self._entries) > self._size:
+                    self._entries.popitem(last=False)
+
+
 def splice(head: bytes, closing: bytes, fragments: Iterable[bytes]) -> bytes:
     """``head`` with ``fragments`` inserted, in order, just before its last ``closing``."""
     at = head.rindex(closing)

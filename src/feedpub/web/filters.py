@@ -30,14 +30,15 @@ class Filters:
     def active(self) -> bool:
         return self != Filters()
 
+    def admits(self, kind: Kind, quality: int | None) -> bool:
+        """Whether a member of this kind and quality passes (before the limit)."""
+        if self.kind is not None and kind is not self.kind:
+            return False
+        return self.min_quality is None or (quality is not None and quality >= self.min_quality)
+
     def apply(self, feed: Feed, max_items: int) -> Feed:
         """``feed`` filtered, then trimmed to the limit (at most ``max_items``: see :func:`parse_filters`)."""
-        members = feed.members or feed.entries
-        if self.kind is not None:
-            members = tuple(a for a in members if a.kind is self.kind)
-        if self.min_quality is not None:
-            floor = self.min_quality
-            members = tuple(a for a in members if a.quality is not None and a.quality >= floor)
+        members = tuple(a for a in feed.members or feed.entries if self.admits(a.kind, a.quality))
         return trim(feed.spec, members, self.limit or max_items, feed.updated)
 
 

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from ..catalog.feeds import Feed
 from ..model import printable
 from ..render.common import FRONT_PAGE, INDEX_JSON
-from ..render.formats import Format
-from ..render.site import Output, render_feed
-from .filters import FilterError, Filters, parse_filters
-from .state import FeedState, Snapshot
-from .store import Prepared, cache_control, prepare
+from .filters import FilterError, parse_filters
+from .state import FeedState
+from .store import Prepared, cache_control
 
 bp = Blueprint("feeds", __name__)
 ARCHIVE_MAX_AGE = 30 * 24 * 3600
@@ -33,23 +30,25 @@ def _start_watcher() -> None:
 @bp.get("/feeds/<path:name>")
 def feed(name: str) -> Response:
     current = state()
-    snapshot = current.snapshot  # read once: this request sees one whole site
-    prepared = snapshot.prepared.get(name) or _deferred(snapshot, name, current)
+    view = current.view()  # read once: this request sees one whole site
+    if view is None:
+        return _starting()
+    prepared = view.output(name)
     if prepared is None:
         return _not_found()
-    found = snapshot.site.feed_and_format(name)
+    hub = current.settings.websub_hub
+    # Only a query or a hub needs the feed behind the output: a plain GET is a lookup.
+    found = view.source(name) if (request.query_string or hub) else None
     if found is not None and request.query_string and request.args:
         try:
             filters = parse_filters(request.args, current.settings.max_items)
         except FilterError as exc:
             return _text(f"{exc}\n", 400)
         if filters.active:
-            prepared = _filtered(snapshot, name, found, filters, current)
+            prepared = view.filtered(name, filters)
     # A month's archive is settled once the month is over (RFC 5005): let caches keep it.
-    # The server defers every archive page, so that table says which pages are archives.
-    max_age = ARCHIVE_MAX_AGE if name in snapshot.site.deferred else current.settings.max_age
+    max_age = ARCHIVE_MAX_AGE if view.is_archive(name) else current.settings.max_age
     response = _send(current, prepared, max_age)
-    hub = current.settings.websub_hub
     if hub and found is not None and found[1].feed:
         # WebSub discovery in HTTP as well as in the document (W3C WebSub, section 4).
         response.headers["Link"] = f'<{hub}>; rel="hub", <{current.settings.feeds_url}{name}>; rel="self"'
@@ -60,15 +59,17 @@ def feed(name: str) -> Response:
 def healthz() -> tuple[Response, int]:
     """``ok``; ``degraded`` (200) while some file is rejected; ``unhealthy`` (503) only without seeds."""
     current = state()
-    snapshot = current.snapshot
-    status, details = current.health()
+    view = current.view()
+    if view is None:
+        return jsonify({"status": "starting"}), 503
+    status, details = current.health(view)
     body = {
         "status": status,
-        "articles": len(snapshot.site.corpus.articles),
-        "feeds": len(snapshot.site.feeds),
-        "problems": len(snapshot.site.corpus.problems),
+        "articles": view.status["articles"],
+        "feeds": view.status["feeds"],
+        "problems": view.status["problems"],
         **details,
-        "last_reload": snapshot.loaded_at.isoformat(timespec="seconds"),
+        "last_reload": view.status["last_reload"],
     }
     return jsonify(body), 503 if status == "unhealthy" else 200
 
@@ -90,35 +91,11 @@ def provider_page(domain: str) -> Response:
     return feed(f"providers/{domain}.html")
 
 
-def _deferred(snapshot: Snapshot, name: str, current: FeedState) -> Prepared | None:
-    """An archive page, rendered on its first request and kept with the snapshot."""
-    found = snapshot.site.deferred.get(name)
-    if found is None:
-        return None
-    feed, fmt = found
-
-    def make() -> Prepared:
-        body = render_feed(feed, fmt, current.settings, snapshot.site.context)  # with the site's fragments
-        page = prepare(Output(body, fmt.media_type, feed.updated))
-        return current.dated({name: page}, snapshot.read_at)[name]  # a late article moves its date too
-
-    return snapshot.on_demand.get((name, None), make)
-
-
-def _filtered(snapshot: Snapshot, name: str, found: tuple[Feed, Format], filters: Filters,
-              current: FeedState) -> Prepared:
-    """A filtered feed, rendered once per snapshot and query (kept in :class:`~feedpub.web.store.OnDemand`)."""
-    feed, fmt = found
-
-    def make() -> Prepared:
-        subset = filters.apply(feed, current.settings.max_items)
-        if subset.entries == feed.entries and not feed.complete:
-            return snapshot.prepared[name]  # a complete feed's bytes say fh:complete: no view may
-        # Dated as the whole feed: it changes whenever the subset does.
-        return prepare(Output(render_feed(subset, fmt, current.settings, snapshot.site.context), fmt.media_type,
-                              snapshot.prepared[name].last_modified))
-
-    return snapshot.on_demand.get((name, filters), make)
+def _starting() -> Response:
+    """Before the builder's first version (the very first start of a site): come back shortly."""
+    response = _text("The feeds are being built for the first time; try again in a few seconds.\n", 503)
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 def _send(current: FeedState, prepared: Prepared, max_age: int) -> Response:

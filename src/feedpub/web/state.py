@@ -1,17 +1,25 @@
-"""The server's feeds: loaded once, swapped whole on reload, compressed once per change.
+"""The server's feeds: built by one process, served by all, swapped whole on reload.
 
-Requests read one immutable :class:`Snapshot`; a reload builds the next one off
-to the side (re-parsing only changed files, re-rendering only changed feeds)
-and swaps the reference, so a request sees the old or the new site, never a mix.
-Each output is compressed as it is rendered and kept only in that form
-(:mod:`feedpub.web.store`). A watcher thread per process (:mod:`feedpub.web.watcher`)
-reloads when the file system reports a change, looking only at the files it names.
+With ``one_builder`` (the default) one serving process at a time holds the
+builder lease (:mod:`feedpub.web.builder_lease`): it loads the corpus, renders
+what changed and publishes each version to the shared store
+(:mod:`feedpub.web.store_builder`); every process, itself included, serves the
+current version from there (:mod:`feedpub.web.views`), so a change is parsed and
+rendered once however many workers there are, and a worker holds no corpus.
+Without it (or without a usable cache directory) each process renders its own
+:class:`Snapshot`. Either way a reload builds the next version off to the side
+(re-parsing only changed files, re-rendering only changed feeds), so a request
+sees the old or the new site, never a mix. A watcher thread per process
+(:mod:`feedpub.web.watcher`) reloads, or waits for the lease, in the background.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Collection, Mapping
@@ -22,19 +30,19 @@ from functools import cached_property
 from ..after_fork import renew_after_fork
 from ..first_published import Claim, PublishedTimes
 from ..ingest.loader import CorpusLoader, SeedsUnavailable, where
-from ..model import Problem, printable
-from ..render.site import Output, Site, render_site
+from ..model import printable
+from ..render.site import Output, Site, render_site, rendering_key
 from ..settings import Settings
 from ..websub import Publisher, open_ledger
-from . import watcher
+from . import views, watcher
+from .builder_lease import BuilderLease
+from .shared_store import SharedStore
 from .store import OnDemand, PlainBodies, Prepared, prepare, redate
+from .store_builder import StoreBuilder
+from .views import ENTRY_HTML_CACHE, LocalView, Reader, View
 from .watcher import FULL_SCAN_EVERY
 
 log = logging.getLogger("feedpub.server")
-# Articles whose entry HTML and fragments a render keeps, and the site keeps for its filtered views and archive
-# pages (about 14 KiB an article: RSS, Atom, JSON): a feed's formats and the newest articles recur within it.
-ENTRY_HTML_CACHE = 1024
-ON_DEMAND_SIZE = 256  # archive pages and filtered feeds a snapshot keeps
 
 
 @dataclass(frozen=True)
@@ -49,13 +57,22 @@ class Snapshot:
     loaded_at: datetime
     read_at: datetime  # when its files were read: dates its new outputs (see FeedState.dated)
     # Archive pages and filtered feeds of this version, made when first asked for.
-    on_demand: OnDemand = field(default_factory=lambda: OnDemand(ON_DEMAND_SIZE), compare=False)
+    on_demand: OnDemand = field(default_factory=lambda: OnDemand(views.ON_DEMAND_SIZE), compare=False)
 
     @cached_property
-    def first_problems(self) -> tuple[Problem, ...]:
-        """The problems /healthz shows, errors first: sorted once per version, not per request."""
-        problems = sorted(self.site.corpus.problems, key=lambda p: p.severity != "error")
-        return tuple(problems[:HEALTH_PROBLEMS])
+    def status(self) -> dict[str, object]:
+        """What /healthz says of this version: worked out once, not per request."""
+        return site_status(self.site, self.loaded_at)
+
+
+def site_status(site: Site, loaded_at: datetime) -> dict[str, object]:
+    problems = sorted(site.corpus.problems, key=lambda p: p.severity != "error")  # errors first
+    return {
+        "articles": len(site.corpus.articles), "feeds": len(site.feeds), "problems": len(problems),
+        "rejected": site.corpus.rejected, "first_problems": [printable(str(p)) for p in problems[:HEALTH_PROBLEMS]],
+        "first_error": bool(problems) and problems[0].severity == "error",
+        "last_reload": loaded_at.isoformat(timespec="seconds"),
+    }
 
 
 def _publisher(settings: Settings) -> Publisher | None:
@@ -92,8 +109,51 @@ class FeedState:
         self.plain = PlainBodies(settings.identity_cache_mb << 20)
         site = f"{os.path.realpath(settings.seeds_dir)} {settings.feeds_url}"
         self.published = PublishedTimes(settings.cache_dir, site=site)
+        self.site: Site | None = None  # the last render of this process, without its bytes
+        self.snapshot: Snapshot | None = None  # this process's own version, without a shared store
+        self._stamp: dict[str, tuple[int, int]] = {}
+        self.lease: BuilderLease | None = None
+        if settings.one_builder:
+            # One store and builder per site and rendering: workers started with other output settings do not mix.
+            prefix = hashlib.blake2b(site.encode() + rendering_key(settings), digest_size=8).hexdigest()
+            store = SharedStore(settings.cache_dir, prefix)
+            self.lease, self.builder = BuilderLease(settings.cache_dir, prefix), StoreBuilder(store, prefix)
+            self.reader = Reader(store, settings, settings.identity_cache_mb << 20)
+            try:
+                published = store.current() is not None
+            except (OSError, sqlite3.Error) as exc:
+                log.warning("cannot share one builder through %s (%s): each process builds for itself",
+                            store.path, exc)
+                self.lease = None
+            else:
+                if not published and self.lease.try_take():  # the first start: the first request needs feeds
+                    try:
+                        self.reload(announce=False)  # a first start announces nothing, as before a store
+                    finally:
+                        self.lease.release()  # taken again after any fork, by a thread (watcher.start)
+                return
         self._stamp = self.loader.scan()
         self.snapshot = self._build(None, self._stamp)
+
+    def view(self) -> View | None:
+        """The version a request sees (None: the builder has not published one yet)."""
+        if self.lease is None:
+            assert self.snapshot is not None
+            return LocalView(self.snapshot, self, self.snapshot.status)
+        return self.reader.view()
+
+    def may_build(self) -> bool:
+        """Whether this process builds (taking the lease if it is free); without a shared store, always."""
+        lease = self.lease
+        if lease is None or lease.held:
+            return True
+        if not lease.try_take():
+            return False
+        if not self.builder.in_step():  # another builder published since this process last did
+            self.builder.sync()
+            self._stamp = {}  # look at every file
+        log.info("building for every worker (pid %d)", os.getpid())
+        return True
 
     def _build(self, previous: Snapshot | None, stamps: dict[str, tuple[int, int]]) -> Snapshot:
         read_at = datetime.now(UTC)
@@ -108,15 +168,36 @@ class FeedState:
 
         site = render_site(corpus, self.settings, previous.site if previous else None,
                            render_archives=False, store=store, html_cache_size=ENTRY_HTML_CACHE)
-        reported = set(previous.site.corpus.problems) if previous else set()
-        for problem in site.corpus.problems:  # the site's: with any article no renderer could take
-            if problem not in reported:
-                log.warning("%s", problem)
+        self._report(site)
         old = previous.prepared if previous else {}
         prepared = {name: _unchanged(old.get(name), fresh.get(name)) for name in site.outputs}
         prepared.update(self.dated({name: new for name, new in prepared.items() if new is not old.get(name)},
                                    read_at))
         return Snapshot(site, prepared, datetime.now(UTC), read_at)
+
+    def _publish(self, stamps: dict[str, tuple[int, int]]) -> list[str]:
+        """Render what changed and publish it as the shared store's next version; the names whose bytes changed."""
+        read_at = datetime.now(UTC)
+        corpus = self.loader.load(stamps=stamps)
+        try:  # archives too: the store keeps them on disk, and a serving process cannot render them
+            site = render_site(corpus, self.settings, self.builder, store=self.builder.keep)
+        except BaseException:
+            self.builder.abandon()
+            raise
+        self._report(site)
+        status = {**site_status(site, datetime.now(UTC)), "failed": None}
+        changed = self.builder.publish(site, status, lambda claims: self.published.claim(claims, read_at))
+        self.site = dataclasses.replace(site, context=None)  # its entry fragments are the render's alone
+        self.reader.forget()  # its own commits do not change what SQLite tells this connection
+        return changed
+
+    def _report(self, site: Site) -> None:
+        """Log the problems this version has that the last did not (an article no renderer took among them)."""
+        reported = set(self.site.corpus.problems) if self.site else set()
+        for problem in site.corpus.problems:
+            if problem not in reported:
+                log.warning("%s", problem)
+        self.site = site
 
     def dated(self, outputs: Mapping[str, Prepared], read_at: datetime) -> dict[str, Prepared]:
         """``outputs`` (new bytes, dated by their newest entry) dated by when their bytes were first published.
@@ -128,14 +209,16 @@ class FeedState:
                                      read_at)
         return {name: redate(new, time) for (name, new), time in zip(outputs.items(), times, strict=True)}
 
-    def reload(self, paths: Collection[str] | None = None) -> bool:
-        """Look for changed files and swap in a new snapshot if any; return whether it changed.
+    def reload(self, paths: Collection[str] | None = None, *, announce: bool = True) -> bool:
+        """Look for changed files and make a new version if any; return whether it changed.
 
         ``paths``: the only files that may have changed (from file-system events);
-        None looks at every file.
+        None looks at every file. A process that is not the builder does nothing.
         """
         with self._lock:
-            if self.failed is not None:
+            if not self.may_build():
+                return False
+            if self.failed is not None or not self._stamp:
                 paths = None  # the files the failed round was told about are not named again
             try:
                 # One pass: the same stamps feed the load.
@@ -143,7 +226,7 @@ class FeedState:
                 if (stamp == self._stamp and self.failed is None) or self._waiting(stamp):
                     self._set_health(True, None)
                     return False
-                snapshot = self._build(self.snapshot, stamp)
+                changed_names, articles, rendered = self._next_version(stamp)
             except (SeedsUnavailable, OSError) as exc:
                 self._set_health(False, printable(str(exc)))
                 return False
@@ -153,16 +236,34 @@ class FeedState:
             self._stamp = stamp
             self.failed, self._failed_stamp, self._retry_delay = None, None, RETRY_FIRST
             self._set_health(True, None)
-            before = self.snapshot.prepared
-            changed_names = [name for name, prepared in snapshot.prepared.items() if before.get(name) is not prepared]
-            changed = bool(changed_names) or before.keys() != snapshot.prepared.keys()
-            self.snapshot = snapshot
-            if self.publisher is not None:  # also sends what earlier loads, builds or workers left pending
-                self.publisher.changed(snapshot.site.feed_urls(changed_names, lambda n: snapshot.prepared[n].etag))
-            if changed:
-                log.info("reloaded: %d articles, %d feeds re-rendered", len(snapshot.site.corpus.articles),
-                         snapshot.site.rendered)
-            return changed
+            if changed_names and announce and self.publisher is not None:  # also sends what others left pending
+                self.publisher.changed(self._feed_urls(changed_names))
+            if changed_names:
+                log.info("reloaded: %d articles, %d feeds re-rendered", articles, rendered)
+            return bool(changed_names)
+
+    def _next_version(self, stamp: dict[str, tuple[int, int]]) -> tuple[list[str], int, int]:
+        if self.lease is not None:
+            changed = self._publish(stamp)
+            assert self.site is not None
+            return changed, len(self.site.corpus.articles), self.site.rendered
+        snapshot = self._build(self.snapshot, stamp)
+        before = self.snapshot.prepared if self.snapshot else {}
+        changed = [name for name, prepared in snapshot.prepared.items() if before.get(name) is not prepared]
+        if not changed and before.keys() != snapshot.prepared.keys():
+            changed = sorted(before.keys() - snapshot.prepared.keys())
+        self.snapshot = snapshot
+        return changed, len(snapshot.site.corpus.articles), snapshot.site.rendered
+
+    def _feed_urls(self, names: list[str]) -> dict[str, str]:
+        assert self.site is not None
+        if self.lease is not None:
+            rows = self.builder.rows
+            return self.site.feed_urls([n for n in names if n in rows], lambda n: rows[n].etag)
+        snapshot = self.snapshot
+        assert snapshot is not None
+        return snapshot.site.feed_urls([n for n in names if n in snapshot.prepared],
+                                       lambda n: snapshot.prepared[n].etag)
 
     def _waiting(self, stamp: dict[str, tuple[int, int]]) -> bool:
         """After a failed reload, nothing changed since and it is not yet time to try the same again."""
@@ -178,29 +279,28 @@ class FeedState:
         self._retry_at = time.monotonic() + self._retry_delay
         self._retry_delay = min(self._retry_delay * 2, FULL_SCAN_EVERY)
         log.error("reload failed (%s at %s); still serving the previous feeds, trying again", self.failed, where(exc))
+        if self.lease is not None:
+            self.builder.restate({**self.builder.status, "failed": self.failed})  # every worker's /healthz says so
+            self.reader.forget()
 
     def _set_health(self, healthy: bool, error: str | None) -> None:
         if healthy != self.healthy:
             (log.info if healthy else log.error)("seeds %s", "available again" if healthy else f"unavailable: {error}")
         self.healthy, self.error = healthy, error
 
-    def health(self) -> tuple[str, dict[str, object]]:
+    def health(self, view: View) -> tuple[str, dict[str, object]]:
         """``ok``; ``degraded`` while a file is rejected (or kept at its last good version) or the
         last reload failed; ``unhealthy`` without a seeds directory, looked for now, not at the last reload."""
-        snapshot = self.snapshot
-        problems = snapshot.first_problems
-        details: dict[str, object] = {
-            "rejected": snapshot.site.corpus.rejected,
-            "first_problems": [printable(str(p)) for p in problems],
-        }
+        status = view.status
+        details: dict[str, object] = {"rejected": status["rejected"], "first_problems": status["first_problems"]}
         if not self.healthy or not self.loader.available():
             where = printable(str(self.settings.seeds_dir))
             details["error"] = self.error or f"seeds directory {where} is missing or unreadable"
             return "unhealthy", details
-        if self.failed is not None:
-            details["error"] = f"the last reload failed ({self.failed}); serving the previous feeds"
-        failing = self.failed is not None or (problems and problems[0].severity == "error")
-        return ("degraded" if failing else "ok"), details
+        failed = self.failed if self.lease is None else status.get("failed")
+        if failed is not None:
+            details["error"] = f"the last reload failed ({failed}); serving the previous feeds"
+        return ("degraded" if failed is not None or status["first_error"] else "ok"), details
 
     def after_fork(self) -> None:
         self._lock = threading.Lock()

@@ -54,6 +54,11 @@ def prepare(output: Output) -> Prepared:
                     *_headers(output.mimetype, etag, output.last_modified))
 
 
+def stored(mimetype: str, last_modified: datetime, etag: str, gzipped: bytes, size: int) -> Prepared:
+    """An output published by another process (see :mod:`feedpub.web.shared_store`), as served here."""
+    return Prepared(mimetype, last_modified, etag, gzipped, size, *_headers(mimetype, etag, last_modified))
+
+
 def redate(prepared: Prepared, last_modified: datetime) -> Prepared:
     """``prepared`` with another ``Last-Modified`` (its bytes are not compressed again)."""
     if last_modified == prepared.last_modified:

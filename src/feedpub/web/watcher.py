@@ -35,15 +35,21 @@ _CHANGES = {EVENT_TYPE_CREATED, EVENT_TYPE_DELETED, EVENT_TYPE_MODIFIED, EVENT_T
 
 
 def start(state: FeedState) -> threading.Thread:
-    """Watch the seeds directory, reload once (after the watch began: no change falls between), start the thread."""
+    """Start the thread; if this process builds, first reload once (after the watch began: no change falls between).
+
+    A process that does not build (another holds the lease) serves the shared
+    store at once, and its thread waits to take over should the builder die.
+    """
+    observer = None
     events = _Changed()
-    observer = _observe(state.settings.seeds_dir, events)
-    try:
-        state.reload()
-    except Exception:  # the thread's rounds try again
-        log.exception("reload failed; still serving the previous feeds")
-    if state.publisher is not None:
-        state.publisher.changed({})  # pings a build or another process left pending are due now
+    if state.may_build():
+        observer = _observe(state.settings.seeds_dir, events)
+        try:
+            state.reload()
+        except Exception:  # the thread's rounds try again
+            log.exception("reload failed; still serving the previous feeds")
+        if state.publisher is not None:
+            state.publisher.changed({})  # pings a build or another process left pending are due now
     thread = threading.Thread(target=_watch, args=(state, events, observer), name="feedpub-reload", daemon=True)
     thread.start()
     return thread
@@ -61,7 +67,15 @@ def _watch(state: FeedState, events: _Changed, observer: BaseObserver | None) ->
     root = state.settings.seeds_dir
     last_full = time.monotonic()  # start() scanned just now
     watched = _identity(root)
+    building = observer is not None  # start() found this process building
     while True:
+        if not building:
+            if not state.may_build():  # another process builds: be ready to take over
+                time.sleep(state.settings.reload_interval)
+                continue
+            building = True
+            if state.publisher is not None:
+                state.publisher.changed({})  # pings the builder before left pending are due now
         listening = observer is not None and observer.is_alive()
         if listening and events.wait(state.settings.reload_interval):
             time.sleep(SETTLE)  # one save is often several events (create, write, close, rename)

@@ -1,0 +1,140 @@
+"""The builder's half of the shared store: each render published as one new version.
+
+Outputs are compressed and written as the render makes them (a cold start at
+100k articles never holds the whole site in memory); a version becomes current
+in one transaction with every output's validators and the data filtered views
+need. What the current version already holds is the next render's memo, so a
+builder that takes over after another died renders nothing that did not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from ..catalog.feeds import Feed
+from ..first_published import Claim, from_micros, to_micros
+from ..render.formats import Format
+from ..render.site import Output, Site
+from .shared_store import BODY_BATCH, Row, SharedStore, article_key, encode_source
+from .store import prepare
+
+# When each output's current bytes were first published: claimed for the new ones.
+Dating = Callable[[Sequence[Claim]], list[datetime]]
+
+
+class StoreBuilder:
+    """What this process last published (or found published), and the render on its way to the next version."""
+
+    def __init__(self, store: SharedStore, prefix: str) -> None:
+        self.store = store
+        self.prefix = prefix  # of its article keys: see shared_store.article_key
+        self.version: int | None = None
+        self.rows: dict[str, Row] = {}
+        self.status: dict[str, Any] = {}
+        self._ids: dict[str, int] = {}
+        self._previous_keys: set[str] = set()
+        self._fresh: dict[str, Row] = {}
+        self._pending: list[tuple[str, bytes]] = []
+
+    def in_step(self) -> bool:
+        """Whether the store's current version is the one this process published last (no other builder since)."""
+        current = self.store.current()
+        return (current[0] if current else None) == self.version and self.version is not None
+
+    def sync(self) -> None:
+        """Start from the store's current version: its outputs are the memo of the next render."""
+        current = self.store.current()
+        self.version, self.status = current if current is not None else (None, {})
+        self.rows = self.store.rows(self.version) if self.version is not None else {}
+        self._ids = self.store.article_ids(self.prefix)
+        self._previous_keys = set(self._ids)
+
+    # -- during a render: the memo and the store callback of render_site ----------------------
+
+    def bodies(self, feed: Feed, fingerprint: str, formats: Sequence[Format]) -> Mapping[str, bytes | None] | None:
+        for fmt in formats:
+            row = self.rows.get(fmt.output_name(feed.spec))
+            if row is None or row.fingerprint != fingerprint:
+                return None
+        return dict.fromkeys((fmt.name for fmt in formats), None)
+
+    def keep(self, name: str, output: Output) -> Output:
+        prepared = prepare(output)
+        self._fresh[name] = Row(prepared.mimetype, to_micros(prepared.last_modified), prepared.etag, prepared.size,
+                                "", False)
+        self._pending.append((prepared.etag, prepared.gzipped))
+        if len(self._pending) >= BODY_BATCH:
+            self._flush()
+        return Output(None, output.mimetype, output.last_modified)  # held in the store, not here
+
+    def _flush(self) -> None:
+        if self._pending:
+            self.store.add_bodies(self._pending)
+            self._pending = []
+
+    def abandon(self) -> None:
+        """A render that failed: what it made is not published (its bodies are pruned with the next version)."""
+        self._fresh, self._pending = {}, []
+
+    # -- after it ----------------------------------------------------------------------------
+
+    def publish(self, site: Site, status: Mapping[str, Any], dating: Dating) -> list[str]:
+        """Make ``site`` the current version if any output changed; return the names whose bytes changed."""
+        self._flush()
+        fresh, self._fresh = self._fresh, {}
+        places = _places(site)
+        rows: dict[str, Row] = {}
+        new: dict[str, Row] = {}
+        for name in site.outputs:
+            before, made = self.rows.get(name), fresh.get(name)
+            fingerprint, archive = places.get(name, ("", False))
+            if made is None or (before is not None and (before.etag, before.mimetype) == (made.etag, made.mimetype)):
+                assert before is not None  # not rendered means taken from the current version
+                rows[name] = Row(before.mimetype, before.last_modified, before.etag, before.size, fingerprint, archive)
+            else:
+                new[name] = Row(made.mimetype, made.last_modified, made.etag, made.size, fingerprint, archive)
+        claims = [Claim(name, row.etag, from_micros(row.last_modified)) for name, row in new.items()]
+        for (name, row), time in zip(new.items(), dating(claims), strict=True):
+            rows[name] = Row(row.mimetype, to_micros(time), row.etag, row.size, row.fingerprint, row.archive)
+        changed = sorted(new)
+        if rows == self.rows and self.version is not None:
+            self.status = dict(status)
+            self.store.restate(self.version, self.status)  # same outputs: only what /healthz says is new
+            return changed
+        fragments = site.context.fragments.kept if site.context else (lambda article: {})
+        self.store.add_articles(site.corpus.articles, self._ids, self.prefix, fragments)
+        sources = {}
+        for feed in site.feeds:
+            data = encode_source(feed, self._ids, self.prefix)
+            for fmt in site.formats:
+                sources[fmt.output_name(feed.spec)] = data
+        self.version = self.store.publish(rows, sources, status)
+        self.rows, self.status = rows, dict(status)
+        self._forget_articles(site)
+        return changed
+
+    def restate(self, status: Mapping[str, Any]) -> None:
+        if self.version is not None:
+            self.status = dict(status)
+            self.store.restate(self.version, self.status)
+
+    def _forget_articles(self, site: Site) -> None:
+        """Drop stored articles neither this version nor the one before lists (a reader may still be on it)."""
+        keys = {article_key(self.prefix, a) for a in site.corpus.articles}
+        stale = [key for key in self._ids if key not in keys and key not in self._previous_keys]
+        if stale:
+            self.store.forget_articles(self._ids.pop(key) for key in stale)
+        self._previous_keys = keys
+
+
+def _places(site: Site) -> dict[str, tuple[str, bool]]:
+    """Each feed output's fingerprint (the next render's memo) and whether it is an archive page."""
+    places: dict[str, tuple[str, bool]] = {}
+    for feeds, archive in ((site.feeds, False), (site.archives, True)):
+        for feed in feeds:
+            fingerprint = site.fingerprints.get(feed.spec.path, "")
+            for fmt in site.formats:
+                places[fmt.output_name(feed.spec)] = (fingerprint, archive)
+    return places

@@ -1,0 +1,218 @@
+"""What one request sees: one version of the site, from this process's memory or from the shared store.
+
+Routes ask a :class:`View` for an output, a live feed behind an output, or a
+filtered view of one, and never learn where the version came from: the process
+that rendered it (:class:`LocalView`) or the builder that published it
+(:class:`StoredView`, read from :mod:`feedpub.web.shared_store`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..catalog.feeds import Feed
+from ..first_published import from_micros
+from ..model import Article
+from ..render.formats import Format, registered
+from ..render.site import Output, render_feed, site_context
+from ..settings import Settings
+from .filters import Filters
+from .shared_store import SharedStore, Source, source_feed
+from .store import OnDemand, Prepared, prepare, stored
+
+if TYPE_CHECKING:
+    from .state import FeedState, Snapshot
+
+ON_DEMAND_SIZE = 256  # archive pages and filtered feeds a version keeps
+ENTRY_HTML_CACHE = 1024  # articles whose entry HTML and fragments a process keeps for its filtered views
+
+
+class View(Protocol):
+    status: dict[str, Any]  # what /healthz says of this version (see FeedState.status)
+
+    def output(self, name: str) -> Prepared | None:
+        """The output at ``name`` (a path under /feeds/), or None."""
+
+    def is_archive(self, name: str) -> bool:
+        """Whether ``name`` is an archive page (settled once its month is over)."""
+
+    def source(self, name: str) -> tuple[Feed, Format] | None:
+        """The live feed behind ``name`` with its current entries, and the format; None for any other output."""
+
+    def filtered(self, name: str, filters: Filters) -> Prepared:
+        """The live feed at ``name`` seen through ``filters`` (``source(name)`` must not be None)."""
+
+
+def _filtered_bytes(feed: Feed, fmt: Format, subset: Feed, whole: Prepared, settings: Settings,
+                    ctx: Any) -> Prepared:
+    if subset.entries == feed.entries and not feed.complete:
+        return whole  # a complete feed's bytes say fh:complete: no view may
+    # Dated as the whole feed: it changes whenever the subset does.
+    return prepare(Output(render_feed(subset, fmt, settings, ctx), fmt.media_type, whole.last_modified))
+
+
+@dataclass
+class LocalView:
+    """A version this process rendered itself (``one_builder`` off, or no usable cache directory)."""
+
+    snapshot: Snapshot
+    state: FeedState
+    status: dict[str, Any]
+
+    def output(self, name: str) -> Prepared | None:
+        snapshot = self.snapshot
+        found = snapshot.prepared.get(name)
+        if found is not None:
+            return found
+        deferred = snapshot.site.deferred.get(name)
+        if deferred is None:
+            return None
+        feed, fmt = deferred
+
+        def make() -> Prepared:  # an archive page, rendered on its first request and kept with the snapshot
+            body = render_feed(feed, fmt, self.state.settings, snapshot.site.context)
+            page = prepare(Output(body, fmt.media_type, feed.updated))
+            return self.state.dated({name: page}, snapshot.read_at)[name]  # a late article moves its date too
+
+        return snapshot.on_demand.get((name, None), make)
+
+    def is_archive(self, name: str) -> bool:
+        return name in self.snapshot.site.deferred  # the server defers every archive page
+
+    def source(self, name: str) -> tuple[Feed, Format] | None:
+        return self.snapshot.site.feed_and_format(name)
+
+    def filtered(self, name: str, filters: Filters) -> Prepared:
+        snapshot, settings = self.snapshot, self.state.settings
+        found = snapshot.site.feed_and_format(name)
+        assert found is not None
+        feed, fmt = found
+        return snapshot.on_demand.get((name, filters), lambda: _filtered_bytes(
+            feed, fmt, filters.apply(feed, settings.max_items), snapshot.prepared[name], settings,
+            snapshot.site.context))
+
+
+@dataclass
+class StoredView:
+    """A version the builder published: outputs are read when asked for, kept by the process's :class:`Reader`."""
+
+    reader: Reader
+    version: int
+    status: dict[str, Any]
+    on_demand: OnDemand = field(default_factory=lambda: OnDemand(ON_DEMAND_SIZE))
+    sources: OnDemand = field(default_factory=lambda: OnDemand(ON_DEMAND_SIZE))  # live feeds read back
+
+    def output(self, name: str) -> Prepared | None:
+        return self.reader.output(self.version, name)
+
+    def is_archive(self, name: str) -> bool:
+        return self.reader.is_archive(self.version, name)
+
+    def _source(self, name: str) -> Source | None:
+        return self.reader.store.source(self.version, name)
+
+    def source(self, name: str) -> tuple[Feed, Format] | None:
+        def make() -> tuple[Feed, Format] | None:
+            found = self._source(name)
+            if found is None:
+                return None
+            limit = self.reader.settings.max_items
+            articles = self.reader.articles(m.id for m in found.members[:limit])
+            members = tuple(articles[m.id] for m in found.members[:limit] if m.id in articles)
+            return source_feed(found, members, limit), _format(found, name)
+
+        return self.sources.get(name, make)  # type: ignore[arg-type, return-value]
+
+    def filtered(self, name: str, filters: Filters) -> Prepared:
+        def make() -> Prepared:
+            found = self._source(name)
+            whole = self.output(name)
+            assert found is not None and whole is not None
+            settings = self.reader.settings
+            limit = filters.limit or settings.max_items
+            # Only the members the view shows are read from the store; the rest are known by kind and quality.
+            chosen = [m.id for m in found.members if filters.admits(m.kind, m.quality)][:limit]
+            entries = [m.id for m in found.members[:settings.max_items]]
+            articles = self.reader.articles({*chosen, *entries})
+            picked = tuple(articles[i] for i in chosen if i in articles)
+            live = source_feed(found, tuple(articles[i] for i in entries if i in articles), settings.max_items)
+            subset = filters.apply(source_feed(found, picked, limit), settings.max_items)
+            return _filtered_bytes(live, _format(found, name), subset, whole, settings, self.reader.context)
+
+        return self.on_demand.get((name, filters), make)
+
+
+def _format(source: Source, name: str) -> Format:
+    return next(fmt for fmt in registered() if fmt.output_name(source.spec) == name)
+
+
+class Reader:
+    """This process's window on the shared store: the current version, and the outputs it served lately."""
+
+    def __init__(self, store: SharedStore, settings: Settings, budget: int) -> None:
+        self.store = store
+        self.settings = settings
+        self.context = site_context(settings, registered(), ENTRY_HTML_CACHE)
+        self._view: StoredView | None = None
+        self._budget, self._held = budget, 0
+        self._outputs: OrderedDict[tuple[int, str], tuple[Prepared, bool]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def view(self) -> StoredView | None:
+        """The current version (None before the first is published); costs one PRAGMA when nothing changed."""
+        view = self._view
+        if view is not None and not self.store.changed():
+            return view
+        current = self.store.current()
+        if current is None:
+            return None
+        version, status = current
+        with self._lock:
+            if self._view is None or (self._view.version, self._view.status) != (version, status):
+                self._view = StoredView(self, version, status)
+            return self._view
+
+    def articles(self, ids: Iterable[int]) -> dict[int, Article]:
+        """Articles by id, their entry fragments (as the builder made them) kept for this process's renders."""
+        found = self.store.articles(ids)
+        for article, fragments in found.values():
+            if fragments:
+                self.context.fragments.seed(article, fragments)
+        return {id_: article for id_, (article, _) in found.items()}
+
+    def forget(self) -> None:
+        """Read the current version again at the next request (this process just published one)."""
+        self._view = None
+
+    def output(self, version: int, name: str) -> Prepared | None:
+        found = self._get(version, name)
+        return None if found is None else found[0]
+
+    def is_archive(self, version: int, name: str) -> bool:
+        found = self._get(version, name)
+        return found is not None and found[1]
+
+    def _get(self, version: int, name: str) -> tuple[Prepared, bool] | None:
+        key = (version, name)
+        with self._lock:
+            found = self._outputs.get(key)
+            if found is not None:
+                self._outputs.move_to_end(key)
+                return found
+        row = self.store.output(version, name)
+        if row is None:
+            return None  # not kept: unknown names are as many as clients care to ask for
+        meta, gzipped = row
+        found = (stored(meta.mimetype, from_micros(meta.last_modified), meta.etag, gzipped, meta.size), meta.archive)
+        with self._lock:
+            kept = self._outputs.setdefault(key, found)
+            if kept is found:
+                self._held += len(gzipped)
+            while self._held > self._budget and len(self._outputs) > 1:
+                _, (evicted, _archive) = self._outputs.popitem(last=False)
+                self._held -= len(evicted.gzipped)
+            return kept
