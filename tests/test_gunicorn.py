@@ -48,7 +48,8 @@ def wait_for(predicate, timeout: float, what: str) -> None:
 
 WORKER = "X-Test-Worker"  # which worker answered: added by the wrapper below, never by feedpub
 TAGGED_APP = """
-import importlib, os
+import faulthandler, importlib, os, signal
+faulthandler.register(signal.SIGUSR1)  # a stuck worker's threads, in the log (kill -USR1 PID)
 _module, _, _name = os.environ["FEEDPUB_TEST_APP"].partition(":")
 _app = getattr(importlib.import_module(_module), _name)
 
@@ -61,9 +62,9 @@ def app(environ, start_response):
 
 
 @contextmanager
-def run_gunicorn(seeds: Path, log: Path, *args: str, app: str = "wsgi:app",
+def run_gunicorn(seeds: Path, log: Path, *args: str, app: str = "wsgi:app", workers: int = 2,
                  **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``gunicorn -w 2 wsgi:app`` (or ``app``) on a free 127.0.0.1 port against ``seeds``; stopped on exit.
+    """``gunicorn -w 2 wsgi:app`` (or ``app``, ``workers``) on a free 127.0.0.1 port against ``seeds``; stopped on exit.
 
     Each answer says which worker sent it (:data:`WORKER`), so :func:`every_worker` knows it heard from all.
     """
@@ -78,7 +79,7 @@ def run_gunicorn(seeds: Path, log: Path, *args: str, app: str = "wsgi:app",
                    PYTHONPATH=pythonpath, **env)
     with open(log, "wb") as output:
         process = subprocess.Popen(
-            [gunicorn, "-w", "2", "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT), *args, "tagged_wsgi:app"],
+            [gunicorn, "-w", str(workers), "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT), *args, "tagged_wsgi:app"],
             env=environ, stdout=output, stderr=subprocess.STDOUT,
         )
     try:

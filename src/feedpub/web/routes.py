@@ -71,6 +71,8 @@ def healthz() -> tuple[Response, int]:
         **details,
         "last_reload": view.status["last_reload"],
     }
+    if "builder" in view.status:  # which worker builds for all (one_builder), and how much its last version rendered
+        body["builder"] = {"pid": view.status["builder"], "rendered": view.status["rendered"]}
     return jsonify(body), 503 if status == "unhealthy" else 200
 
 

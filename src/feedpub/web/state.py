@@ -149,11 +149,15 @@ class FeedState:
             return True
         if not lease.try_take():
             return False
-        if not self.builder.in_step():  # another builder published since this process last did
-            self.builder.sync()
+        if self.builder.take_over():
             self._stamp = {}  # look at every file
+        self.reader.forget()
         log.info("building for every worker (pid %d)", os.getpid())
         return True
+
+    def has_stamps(self) -> bool:
+        """Whether this process knows its files as they were at its last load (a reload is then a quick look)."""
+        return bool(self._stamp)
 
     def _build(self, previous: Snapshot | None, stamps: dict[str, tuple[int, int]]) -> Snapshot:
         read_at = datetime.now(UTC)
@@ -185,7 +189,8 @@ class FeedState:
             self.builder.abandon()
             raise
         self._report(site)
-        status = {**site_status(site, datetime.now(UTC)), "failed": None}
+        status = {**site_status(site, datetime.now(UTC)), "failed": None, "builder": os.getpid(),
+                  "rendered": site.rendered}
         changed = self.builder.publish(site, status, lambda claims: self.published.claim(claims, read_at))
         self.site = dataclasses.replace(site, context=None)  # its entry fragments are the render's alone
         self.reader.forget()  # its own commits do not change what SQLite tells this connection

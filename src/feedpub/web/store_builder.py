@@ -9,6 +9,7 @@ builder that takes over after another died renders nothing that did not change.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -38,10 +39,17 @@ class StoreBuilder:
         self._fresh: dict[str, Row] = {}
         self._pending: list[tuple[str, bytes]] = []
 
-    def in_step(self) -> bool:
-        """Whether the store's current version is the one this process published last (no other builder since)."""
+    def take_over(self) -> bool:
+        """Become the builder: say so in the current version; True if this process must look at every file
+        (another builder published since this process last did, or it never did)."""
         current = self.store.current()
-        return (current[0] if current else None) == self.version and self.version is not None
+        stale = current is None or current[0] != self.version
+        if stale:
+            self.sync()
+        elif current is not None:
+            self.status = current[1]  # what another builder said of it since (a failed reload)
+        self.restate({**self.status, "builder": os.getpid()})
+        return stale
 
     def sync(self) -> None:
         """Start from the store's current version: its outputs are the memo of the next render."""

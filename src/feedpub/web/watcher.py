@@ -37,12 +37,15 @@ _CHANGES = {EVENT_TYPE_CREATED, EVENT_TYPE_DELETED, EVENT_TYPE_MODIFIED, EVENT_T
 def start(state: FeedState) -> threading.Thread:
     """Start the thread; if this process builds, first reload once (after the watch began: no change falls between).
 
-    A process that does not build (another holds the lease) serves the shared
-    store at once, and its thread waits to take over should the builder die.
+    With a shared store a process that does not build serves the published version
+    at once, and its thread waits to take over should the builder die; a process
+    that takes over without the corpus in memory loads it in the thread.
     """
     observer = None
     events = _Changed()
-    if state.may_build():
+    # A process that has the files' stamps looks for changes before its first answer (cheap);
+    # one that must load everything first (a new builder) serves the published version meanwhile.
+    if state.may_build() and state.has_stamps():
         observer = _observe(state.settings.seeds_dir, events)
         try:
             state.reload()

@@ -1,0 +1,106 @@
+"""One builder, thin servers: real gunicorn workers share one builder through the store in the cache directory.
+
+A change is parsed and rendered by one worker and served by all; when that
+worker is killed, serving goes on and another takes over building.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import sqlite3
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from .test_gunicorn import WORKER, every_worker, fetch, run_gunicorn, wait_for
+from .test_reload import _article
+
+
+def _health(base: str) -> dict:  # type: ignore[type-arg]
+    status, _, body = fetch(base + "/healthz")
+    assert status == 200, body
+    health: dict = json.loads(body)  # type: ignore[type-arg]
+    return health
+
+
+def _versions(cache: Path) -> int:
+    with sqlite3.connect(cache / "feedpub" / "served.sqlite3") as db:
+        return int(db.execute("SELECT max(id) FROM versions").fetchone()[0])
+
+
+def _serving(title: str):  # type: ignore[no-untyped-def]
+    return lambda answer: answer[0] == 200 and title in answer[2].decode()
+
+
+def test_a_change_is_parsed_and_rendered_once_however_many_workers(seeds: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "xdg"
+    with run_gunicorn(seeds, tmp_path / "gunicorn.log", workers=4, FEEDPUB_RELOAD_INTERVAL="0.5",
+                      XDG_CACHE_HOME=str(cache)) as (base, _):
+        assert every_worker(base + "/feeds/all.json", lambda answer: answer[0] == 200, workers=4)
+        wait_for(lambda: "builder" in _health(base), 10, "a worker to build")
+        before = _versions(cache)
+        log_before = (tmp_path / "gunicorn.log").read_text("utf-8").count("reloaded:")
+        _article(seeds, "new.md", "new", "Fresh: ")
+        written = time.monotonic()
+        wait_for(lambda: every_worker(base + "/feeds/all.json", _serving("Fresh: "), workers=4), 10,
+                 "every worker to serve the new article")
+        assert time.monotonic() - written <= 2.0
+        time.sleep(1.0)  # any worker that would render it too has had its chance
+        assert _versions(cache) == before + 1  # one new version
+        log = (tmp_path / "gunicorn.log").read_text("utf-8")
+        assert log.count("reloaded:") == log_before + 1  # rendered by one process, once
+        builders = {_health(base)["builder"]["pid"] for _ in range(20)}
+        assert len(builders) == 1  # every worker names the same builder
+        assert _health(base)["builder"]["rendered"] > 0
+
+
+def test_killing_the_builder_under_load_serving_goes_on_and_another_builds(seeds: Path, tmp_path: Path) -> None:
+    with run_gunicorn(seeds, tmp_path / "gunicorn.log", workers=3, FEEDPUB_RELOAD_INTERVAL="0.3",
+                      XDG_CACHE_HOME=str(tmp_path / "xdg")) as (base, _master):
+        assert every_worker(base + "/feeds/all.xml", lambda answer: answer[0] == 200, workers=3)
+        wait_for(lambda: "builder" in _health(base), 10, "a worker to build")
+        builder = _health(base)["builder"]["pid"]
+        statuses: Counter[int] = Counter()
+        refused = 0
+        stop = threading.Event()
+
+        def load() -> None:
+            nonlocal refused
+            while not stop.is_set():
+                try:
+                    statuses[fetch(base + "/feeds/all.xml")[0]] += 1
+                except (OSError, http.client.HTTPException):
+                    refused += 1  # the one request the killed worker had accepted
+
+        threads = [threading.Thread(target=load, daemon=True) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        try:
+            time.sleep(0.5)
+            os.kill(builder, signal.SIGKILL)
+            killed = time.monotonic()
+            try:
+                wait_for(lambda: _health(base).get("builder", {}).get("pid") not in (None, builder), 15,
+                         "another worker to take over building")
+            except BaseException:
+                for pid in {int(fetch(base + "/healthz")[1][WORKER]) for _ in range(20)}:
+                    os.kill(pid, signal.SIGUSR1)
+                time.sleep(1)
+                raise
+            _article(seeds, "after.md", "after", "After the kill: ")
+            wait_for(lambda: every_worker(base + "/feeds/all.xml", _serving("After the kill: "), workers=3), 15,
+                     "every worker to serve what the new builder rendered")
+            took = time.monotonic() - killed
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        assert statuses[200] > 50 and set(statuses) == {200}, statuses  # no request failed meanwhile
+        assert refused <= 3
+        assert took < 10
+        answered = {fetch(base + "/healthz")[1][WORKER] for _ in range(30)}
+        assert str(builder) not in answered
