@@ -9,12 +9,15 @@ from ..model import printable
 from ..render.common import FRONT_PAGE, INDEX_JSON
 from ..render.formats import Format
 from ..render.site import Output, render_feed
+from .delta import Offer, offer
 from .filters import FilterError, Filters, parse_filters
+from .headers import cache_control, output_headers
 from .state import FeedState, Snapshot
-from .store import Prepared, cache_control, prepare
+from .store import Prepared, prepare
 
 bp = Blueprint("feeds", __name__)
 ARCHIVE_MAX_AGE = 30 * 24 * 3600
+DELTA_HISTORY = "feedpub.delta"  # app.extensions key: the delta feeds' History, or None when they are off
 
 
 def state() -> FeedState:
@@ -38,6 +41,7 @@ def feed(name: str) -> Response:
     if prepared is None:
         return _not_found()
     found = snapshot.site.feed_and_format(name)
+    filters = None
     if found is not None and request.query_string and request.args:
         try:
             filters = parse_filters(request.args, current.settings.max_items)
@@ -48,7 +52,10 @@ def feed(name: str) -> Response:
     # A month's archive is settled once the month is over (RFC 5005): let caches keep it.
     # The server defers every archive page, so that table says which pages are archives.
     max_age = ARCHIVE_MAX_AGE if name in snapshot.site.deferred else current.settings.max_age
-    response = _send(current, prepared, max_age)
+    delta = offer(current_app.extensions.get(DELTA_HISTORY), snapshot, name, found, filters, current.settings,
+                  current.plain)
+    response = _send(current, prepared, max_age, delta)
+    response.headers.extend(output_headers(snapshot.site, name))
     hub = current.settings.websub_hub
     if hub and found is not None and found[1].feed:
         # WebSub discovery in HTTP as well as in the document (W3C WebSub, section 4).
@@ -121,14 +128,16 @@ def _filtered(snapshot: Snapshot, name: str, found: tuple[Feed, Format], filters
     return snapshot.on_demand.get((name, filters), make)
 
 
-def _send(current: FeedState, prepared: Prepared, max_age: int) -> Response:
+def _send(current: FeedState, prepared: Prepared, max_age: int, delta: Offer | None = None) -> Response:
     if request.accept_encodings["gzip"] > 0:
         body, headers = prepared.gzipped, prepared.gzip_headers
     else:
         body, headers = current.plain.get(prepared), prepared.plain_headers
-    response = Response(body, headers=[*headers, cache_control(max_age)])
+    response = Response(body, headers=[*headers, cache_control(max_age, current.settings)])
     if _precondition_fails(response):
         return _precondition_failed(response)
+    if delta is not None and (answer := delta.answer(request, response, prepared)) is not None:
+        return answer  # a 226 with the new entries, or a 304
     environ = request.environ
     if "HTTP_IF_MATCH" in environ:  # passed, above: make_conditional's own reading would undo that
         environ = {key: value for key, value in environ.items() if key != "HTTP_IF_MATCH"}

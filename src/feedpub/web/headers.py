@@ -1,0 +1,81 @@
+"""Headers for browsers and CDNs: CORS, nosniff, Cache-Control with its stale-* extensions, surrogate keys.
+
+A CDN purges by key: every output of one feed (its formats, its page, its filtered views)
+carries the feed's path without suffix (``ai``, ``providers/wired.com``, ``ai/archive/2020-01``)
+in ``Surrogate-Key`` (Fastly) and ``Cache-Tag`` (Cloudflare, Akamai), and the files about the
+whole site carry ``index``, so one key purges all the URLs one change affects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from werkzeug.datastructures import ResponseCacheControl
+
+from ..render.common import INDEX_JSON, INDEX_OPML
+from ..render.formats import INDEX_FILES
+from ..render.site import Site
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+    from ..settings import Settings
+
+Headers = tuple[tuple[str, str], ...]
+INDEX_KEY = "index"
+# A JavaScript client may read these too (Last-Modified and Content-Type it may read anyway).
+EXPOSED = "ETag, Link, IM"
+
+
+def nosniff(app: WSGIApplication) -> WSGIApplication:
+    """``app`` whose every answer, errors and the guard's 400s included, forbids MIME sniffing:
+    a browser must never run a feed (text it does not control) as a script or a page."""
+
+    def wrapped(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: object = None) -> object:
+            return start_response(status, [*headers, ("X-Content-Type-Options", "nosniff")],
+                                  exc_info)  # type: ignore[arg-type]
+
+        return app(environ, start)  # type: ignore[arg-type]
+
+    return wrapped
+
+
+def cache_control(max_age: int, settings: Settings) -> tuple[str, str]:
+    """``Cache-Control: public, max-age=N`` with the stale-* extensions (RFC 5861) the settings allow."""
+    return _cache_control(max_age, settings.stale_while_revalidate, settings.stale_if_error)
+
+
+@lru_cache(maxsize=16)
+def _cache_control(max_age: int, while_revalidate: int, if_error: int) -> tuple[str, str]:
+    control = ResponseCacheControl()
+    control.public = True
+    control.max_age = max_age
+    if while_revalidate:
+        control.stale_while_revalidate = while_revalidate
+    if if_error:
+        control.stale_if_error = if_error
+    return "Cache-Control", control.to_header()
+
+
+def surrogate_key(site: Site, name: str) -> str | None:
+    """The purge key of the output ``name`` of ``site``; ``None`` when the site has no such output."""
+    if name in INDEX_FILES:
+        return INDEX_KEY
+    found = site.feed_and_format(name) or site.deferred.get(name)
+    return found[0].spec.path if found is not None else None
+
+
+def output_headers(site: Site, name: str) -> Headers:
+    """The purge keys of an output, and CORS for feeds and index files (public documents for any page to read).
+
+    Pages get no CORS: a web page is read by browsing to it, not by another origin's script.
+    """
+    key = surrogate_key(site, name)
+    headers: Headers = (("Surrogate-Key", key), ("Cache-Tag", key)) if key is not None else ()
+    found = site.feed_and_format(name) or site.deferred.get(name)
+    if (found is not None and found[1].feed) or name in (INDEX_JSON, INDEX_OPML):
+        headers += (("Access-Control-Allow-Origin", "*"), ("Access-Control-Expose-Headers", EXPOSED))
+    return headers
