@@ -8,23 +8,26 @@ whole site carry ``index``, so one key purges all the URLs one change affects.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from werkzeug.datastructures import ResponseCacheControl
 
+from ..purge import items, surrogate_key
 from ..render.common import INDEX_JSON, INDEX_OPML
-from ..render.formats import INDEX_FILES
 from ..render.site import Site
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
+    from ..catalog.feeds import Feed
     from ..settings import Settings
+    from .state import Snapshot
 
 Headers = tuple[tuple[str, str], ...]
-INDEX_KEY = "index"
+GONE = "gone"  # the version of an output a reload removed
 # A JavaScript client may read these too (Last-Modified and Content-Type it may read anyway).
 EXPOSED = "ETag, Link, IM"
 
@@ -60,14 +63,6 @@ def _cache_control(max_age: int, while_revalidate: int, if_error: int) -> tuple[
     return "Cache-Control", control.to_header()
 
 
-def surrogate_key(site: Site, name: str) -> str | None:
-    """The purge key of the output ``name`` of ``site``; ``None`` when the site has no such output."""
-    if name in INDEX_FILES:
-        return INDEX_KEY
-    found = site.feed_and_format(name) or site.deferred.get(name)
-    return found[0].spec.path if found is not None else None
-
-
 def output_headers(site: Site, name: str) -> Headers:
     """The purge keys of an output, and CORS for feeds and index files (public documents for any page to read).
 
@@ -79,3 +74,30 @@ def output_headers(site: Site, name: str) -> Headers:
     if (found is not None and found[1].feed) or name in (INDEX_JSON, INDEX_OPML):
         headers += (("Access-Control-Allow-Origin", "*"), ("Access-Control-Expose-Headers", EXPOSED))
     return headers
+
+
+def purge_items(settings: Settings, before: Snapshot, after: Snapshot) -> dict[str, str]:
+    """What a reload from ``before`` to ``after`` gives the purge hook (see :func:`feedpub.purge.items`)."""
+    def key_of(name: str) -> str | None:
+        return surrogate_key(after.site, name) or surrogate_key(before.site, name)
+
+    return items(settings, changed_outputs(before, after), key_of)
+
+
+def changed_outputs(before: Snapshot, after: Snapshot) -> dict[str, str]:
+    """Each output a reload changed, added or removed, with its new version (``gone`` when removed).
+
+    Archive pages are rendered when first asked for: one changed when its entries or links did.
+    """
+    versions = {name: new.etag for name, new in after.prepared.items() if before.prepared.get(name) is not new}
+    versions.update(dict.fromkeys(before.prepared.keys() - after.prepared.keys(), GONE))
+    old = before.site.deferred
+    versions.update({name: _archive_version(found[0]) for name, found in after.site.deferred.items()
+                     if old.get(name) != found})
+    versions.update(dict.fromkeys(old.keys() - after.site.deferred.keys(), GONE))
+    return versions
+
+
+def _archive_version(feed: Feed) -> str:
+    parts = [feed.prev_archive or "", feed.next_archive or "", *(f"{a.url} {a.digest}" for a in feed.entries)]
+    return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()

@@ -23,10 +23,12 @@ from ..after_fork import renew_after_fork
 from ..first_published import Claim, PublishedTimes
 from ..ingest.loader import CorpusLoader, SeedsUnavailable, where
 from ..model import Problem, printable
+from ..purge import for_server
 from ..render.site import Output, Site, render_site
 from ..settings import Settings
 from ..websub import Publisher, open_ledger
 from . import watcher
+from .headers import purge_items
 from .store import OnDemand, PlainBodies, Prepared, prepare, redate
 from .watcher import FULL_SCAN_EVERY
 
@@ -89,6 +91,7 @@ class FeedState:
         self._watcher: threading.Thread | None = None
         self._watcher_pid: int | None = None
         self.publisher = _publisher(settings)
+        self.purger = for_server(settings)
         self.plain = PlainBodies(settings.identity_cache_mb << 20)
         site = f"{os.path.realpath(settings.seeds_dir)} {settings.feeds_url}"
         self.published = PublishedTimes(settings.cache_dir, site=site)
@@ -153,12 +156,15 @@ class FeedState:
             self._stamp = stamp
             self.failed, self._failed_stamp, self._retry_delay = None, None, RETRY_FIRST
             self._set_health(True, None)
-            before = self.snapshot.prepared
+            previous = self.snapshot
+            before = previous.prepared
             changed_names = [name for name, prepared in snapshot.prepared.items() if before.get(name) is not prepared]
             changed = bool(changed_names) or before.keys() != snapshot.prepared.keys()
             self.snapshot = snapshot
             if self.publisher is not None:  # also sends what earlier loads, builds or workers left pending
                 self.publisher.changed(snapshot.site.feed_urls(changed_names, lambda n: snapshot.prepared[n].etag))
+            if self.purger is not None:  # the same, for a CDN in front
+                self.purger.changed(purge_items(self.settings, previous, snapshot))
             if changed:
                 log.info("reloaded: %d articles, %d feeds re-rendered", len(snapshot.site.corpus.articles),
                          snapshot.site.rendered)
