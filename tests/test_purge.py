@@ -15,7 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from feedpub.cli import main
+from feedpub.web import create_app
 
+from .test_archives import ARTICLE, DATES
 from .test_gunicorn import every_worker, fetch, run_gunicorn, wait_for
 
 
@@ -131,3 +133,24 @@ def test_a_reload_is_purged_by_one_worker_with_the_keys_the_headers_carry(
             status, headers, _ = fetch(url)
             assert status == 200, url
             assert headers["Surrogate-Key"] in keys and headers["Cache-Tag"] == headers["Surrogate-Key"], url
+
+
+def test_a_reload_purges_the_archive_pages_it_changed_and_what_it_removed(write_article, receiver: Receiver) -> None:
+    for n, date in enumerate(DATES, 1):
+        write_article(f"a{n}.md", ARTICLE.format(n=n, date=date))
+    write_article("other.md", ARTICLE.format(n=9, date=DATES[-1]).replace("example.com}", "other.example}"))
+    app = create_app({"TESTING": True, "seeds_dir": str(write_article.root), "max_items": 2,
+                      "purge_url": receiver.url, "reload_interval": 0.1})
+    state = app.extensions["feedpub"]
+    # A late article of January: the January archive pages change (they are rendered on demand).
+    write_article("late.md", ARTICLE.format(n=7, date="2021-01-25T10:00:00Z"))
+    (write_article.root / "other.md").unlink()  # and the provider other.example goes away
+    assert state.reload()
+    wait_for(lambda: receiver.posts, 10, "the purge")
+    keys, urls = set(receiver.purged_keys()), set(receiver.urls())
+    base = "http://127.0.0.1:8000"
+    assert {"ai/archive/2021-01", "providers/example.com/archive/2021-01", "providers/other.example"} <= keys
+    assert "ai/archive/2021-03" not in keys  # March holds what it held
+    assert {f"{base}/feeds/ai/archive/2021-01.xml", f"{base}/feeds/ai/archive/2021-01.atom",
+            f"{base}/feeds/providers/other.example.json", f"{base}/providers/other.example"} <= urls
+    assert app.test_client().get("/feeds/ai/archive/2021-01.xml").headers["Surrogate-Key"] == "ai/archive/2021-01"
