@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from feedpub.web import create_app
 from feedpub.web.delta import KEEP, History
 
 from .readers_support import FIXTURE_CORPUS, need_module
@@ -281,3 +282,17 @@ def test_without_the_cache_each_process_keeps_its_own_history() -> None:
     first.record("all.xml", "", "v0", lambda: ["a"])
     assert first.entries("all.xml", "", "v0") == frozenset({"a"})
     assert second.entries("all.xml", "", "v0") is None
+
+
+def test_an_unusable_history_means_whole_feeds_and_one_warning(seeds: Path, tmp_path: Path,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "cache" / "delta-history.sqlite3").mkdir(parents=True)  # a directory where the file should be
+    app = create_app({"TESTING": True, "seeds_dir": str(seeds), "delta_feeds": True,
+                      "cache_dir": str(tmp_path / "cache")})
+    client = app.test_client()
+    whole = client.get("/feeds/all.xml")
+    for _ in range(3):
+        answer = client.get("/feeds/all.xml", headers={**DELTA, "If-None-Match": whole.headers["ETag"][:-1] + 'x"'})
+        assert answer.status_code == 200 and answer.data == whole.data
+    assert client.get("/feeds/all.xml", headers={**DELTA, "If-None-Match": whole.headers["ETag"]}).status_code == 304
+    assert len([r for r in caplog.records if "version history unusable" in r.getMessage()]) == 1

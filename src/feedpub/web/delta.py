@@ -78,6 +78,7 @@ class History:
         self._pid: int | None = None
         self._db: sqlite3.Connection | None = None
         self._seen: set[tuple[str, str, str]] = set()
+        self.failed = False  # whether this process has said that the history is unusable
 
     def _run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         with self._lock:
@@ -99,6 +100,9 @@ class History:
         key = (feed, query, etag)
         if key in self._seen:
             return
+        if len(self._seen) >= SEEN:
+            self._seen.clear()
+        self._seen.add(key)  # also when the write fails: a broken file is reported once, not per request
 
         def write(db: sqlite3.Connection) -> None:
             with shared_db.transaction(db):
@@ -110,9 +114,6 @@ class History:
                                (feed, query, feed, query, KEEP))
 
         self._run(write)
-        if len(self._seen) >= SEEN:
-            self._seen.clear()
-        self._seen.add(key)
 
     def entries(self, feed: str, query: str, etag: str) -> frozenset[str] | None:
         """The entry versions the version ``etag`` held, or ``None`` for a version not (or no longer) known."""
@@ -187,7 +188,9 @@ class Offer:
                 if held is not None:
                     return self._delta(request, full, etag, held)
         except sqlite3.Error as exc:  # a full disk or a damaged file: the whole feed is never wrong
-            log.warning("delta feeds: history unavailable (%s); sending the whole feed", exc)
+            if not self.history.failed:
+                self.history.failed = True
+                log.warning("delta feeds: version history unusable (%s); sending whole feeds", exc)
         return None
 
     def _delta(self, request: Request, full: Prepared, since: str, held: frozenset[str]) -> Response:
