@@ -199,6 +199,7 @@ _LOG_FIELDS = {
     "if_modified_since": "%({if-modified-since}i)s",
     "accept": "%({accept}i)s",
     "accept_encoding": "%({accept-encoding}i)s",
+    "a_im": "%({a-im}i)s",
     "etag": "%({etag}o)s",
     "last_modified": "%({last-modified}o)s",
 }
@@ -218,6 +219,7 @@ class Request:
     if_modified_since: str | None
     accept: str | None
     accept_encoding: str | None
+    a_im: str | None
     etag: str | None
     last_modified: str | None
 
@@ -237,8 +239,9 @@ class Request:
 class GunicornServer:
     """``gunicorn -w 2 wsgi:app`` serving ``seeds_dir`` on 127.0.0.1, with a JSON access log."""
 
-    def __init__(self, seeds_dir: Path, workdir: Path, workers: int = 2) -> None:
+    def __init__(self, seeds_dir: Path, workdir: Path, workers: int = 2, **env: str) -> None:
         self.seeds_dir = seeds_dir
+        self.env = env  # more FEEDPUB_* settings
         self.workdir = workdir
         self.workers = workers
         self.port = free_port()
@@ -255,8 +258,8 @@ class GunicornServer:
         if gunicorn is None:
             missing("gunicorn")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        env = clean_environ(FEEDPUB_SEEDS_DIR=str(self.seeds_dir), FEEDPUB_SITE_URL=self.url,
-                            FEEDPUB_RELOAD_INTERVAL="60")
+        env = clean_environ(**{"FEEDPUB_SEEDS_DIR": str(self.seeds_dir), "FEEDPUB_SITE_URL": self.url,
+                               "FEEDPUB_RELOAD_INTERVAL": "60", **self.env})
         with open(self.error_log, "wb") as output:
             self._process = subprocess.Popen(
                 [str(gunicorn), "-w", str(self.workers), "-b", f"127.0.0.1:{self.port}", "--chdir", str(ROOT),

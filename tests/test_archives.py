@@ -104,8 +104,9 @@ def test_server_serves_archives_with_a_long_max_age(write_article) -> None:
     response = client.get("/feeds/ai/archive/2021-01.atom")
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/atom+xml; charset=utf-8"
-    assert response.headers["Cache-Control"] == "public, max-age=2592000"
-    assert client.get("/feeds/ai.atom").headers["Cache-Control"] == "public, max-age=300"
+    stale = "stale-while-revalidate=60, stale-if-error=86400"
+    assert response.headers["Cache-Control"] == f"public, max-age=2592000, {stale}"
+    assert client.get("/feeds/ai.atom").headers["Cache-Control"] == f"public, max-age=300, {stale}"
     assert client.get("/feeds/ai/archive/2021-04.atom").status_code == 404  # the current month is not archived
     assert client.get("/feeds/ai/archive/2021-01.json").status_code == 404
 

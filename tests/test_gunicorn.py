@@ -96,7 +96,7 @@ def run_gunicorn(seeds: Path, log: Path, *args: str, app: str = "wsgi:app", work
 
 
 def every_worker(url: str, predicate: Callable[[tuple[int, dict[str, str], bytes]], bool],
-                 workers: int = 2, tries: int = 400) -> bool:
+                 workers: int = 2, tries: int = 400, headers: dict[str, str] | None = None) -> bool:
     """Whether every answer to ``url`` satisfies ``predicate`` until each of ``workers`` has answered.
 
     Which sync worker accepts a connection is the kernel's choice, and one idle worker may
@@ -104,7 +104,7 @@ def every_worker(url: str, predicate: Callable[[tuple[int, dict[str, str], bytes
     """
     answered: set[str] = set()
     for _ in range(tries):
-        response = fetch(url)
+        response = fetch(url, headers)
         if not predicate(response):
             return False
         answered.add(response[1][WORKER])

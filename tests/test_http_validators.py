@@ -194,7 +194,7 @@ def test_a_late_article_moves_a_long_cached_archive_page(corpus: Path) -> None:
     app = server(corpus)
     client = app.test_client()
     page = client.get("/feeds/ai/archive/2020-01.xml")
-    assert page.headers["Cache-Control"] == "public, max-age=2592000"
+    assert page.headers["Cache-Control"] == "public, max-age=2592000, stale-while-revalidate=60, stale-if-error=86400"
     write(corpus, 6, 1, 10)
     reload(app)
     late = client.get("/feeds/ai/archive/2020-01.xml", headers={"If-Modified-Since": page.headers["Last-Modified"]})

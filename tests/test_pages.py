@@ -484,7 +484,7 @@ def test_conditional_get_and_head_on_the_front_page(client: FlaskClient) -> None
     assert first.status_code == 200
     etag, last_modified = first.headers["ETag"], first.headers["Last-Modified"]
     assert etag.startswith('"') and not etag.startswith("W/")
-    assert first.headers["Cache-Control"] == "public, max-age=300"
+    assert first.headers["Cache-Control"] == "public, max-age=300, stale-while-revalidate=60, stale-if-error=86400"
     assert "Accept-Encoding" in first.headers["Vary"]
     assert int(first.headers["Content-Length"]) == len(first.data)
     # The front page is dated by the newest article of the corpus.

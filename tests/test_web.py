@@ -36,7 +36,7 @@ def test_feed_routes_answer_with_their_type_and_validators(client: FlaskClient, 
     assert response.status_code == 200
     assert response.headers["Content-Type"] == TYPES[Path(name).suffix]
     assert response.headers["ETag"].startswith('"') and not response.headers["ETag"].startswith('W/')
-    assert response.headers["Cache-Control"] == "public, max-age=300"
+    assert response.headers["Cache-Control"] == "public, max-age=300, stale-while-revalidate=60, stale-if-error=86400"
     assert "Accept-Encoding" in response.headers["Vary"]
     assert parsedate_to_datetime(response.headers["Last-Modified"]).year == 2020
     assert int(response.headers["Content-Length"]) == len(response.data)
@@ -122,7 +122,7 @@ def test_compression_happens_once_per_content(app: Flask, client: FlaskClient) -
 def test_ttl_matches_max_age(seeds: Path) -> None:
     app = create_app({"TESTING": True, "seeds_dir": str(seeds), "max_age": 600})
     response = app.test_client().get("/feeds/ai.xml")
-    assert response.headers["Cache-Control"] == "public, max-age=600"
+    assert response.headers["Cache-Control"] == "public, max-age=600, stale-while-revalidate=60, stale-if-error=86400"
     assert b"<ttl>10</ttl>" in response.data
 
 

@@ -18,7 +18,8 @@ from .catalog.feeds import topic_slugs
 from .ingest.frontmatter import HAVE_LIBYAML, NO_LIBYAML_WARNING
 from .ingest.loader import CorpusLoader, SeedsUnavailable
 from .model import Corpus, printable
-from .render.site import Site, render_site
+from .purge import announce_build, items, surrogate_key
+from .render.site import Site, body_version, render_site
 from .settings import Settings, SettingsError, describe, env_name, setting_fields
 from .static_tree import BuildReport, OutputBusy, OutputError, OutputMemo, locked, write_site
 from .websub import announce
@@ -107,7 +108,7 @@ def main() -> None:
 
 @main.command()
 @setting_options("seeds_dir", "out_dir", "site_url", "site_title", "max_items", "language", "max_age", "cache_dir",
-                 "cache", "websub_hub", "archives")
+                 "cache", "websub_hub", "archives", "purge_url")
 @click.option("--strict", is_flag=True, help="Exit 1 when any file was rejected.")
 @click.option("--lock-wait", default=30.0, show_default=True, type=click.FloatRange(min=0), metavar="SECONDS",
               help="How long to wait for another build writing the same output directory.")
@@ -125,6 +126,8 @@ def build(strict: bool, lock_wait: float, **options: Any) -> None:
             later = "the next build or reload will retry them" if pings.kept else "no ledger keeps them for later"
             click.echo(f"warning: WebSub: {pings.pending} pings pending"
                        f" ({pings.problem or 'not sent in time'}); {later}", err=True)
+    if settings.purge_url:
+        _purge(settings, site, report)
     warnings = sum(1 for p in corpus.problems if p.severity == "warning")
     out = printable(str(settings.out_dir))  # a name need not be UTF-8; the terminal needs it to be
     click.echo(
@@ -134,6 +137,17 @@ def build(strict: bool, lock_wait: float, **options: Any) -> None:
     )
     if strict and corpus.rejected:
         sys.exit(1)
+
+
+def _purge(settings: Settings, site: Site, report: BuildReport) -> None:
+    """Tell the purge hook which keys and URLs this build changed (and what earlier runs left pending)."""
+    versions = {name: body_version(site.outputs[name].body or b"") for name in report.changed}
+    sent = announce_build(settings.purge_url, settings.cache_dir,
+                          items(settings, versions, lambda name: surrogate_key(site, name)))
+    if sent.pending:
+        later = "the next build or reload will retry them" if sent.kept else "no ledger keeps them for later"
+        click.echo(f"warning: purge hook: {sent.pending} keys and URLs pending"
+                   f" ({sent.problem or 'not sent in time'}); {later}", err=True)
 
 
 def _render_and_write(settings: Settings, corpus: Corpus, lock_wait: float) -> tuple[Site, BuildReport]:
@@ -170,7 +184,8 @@ def check(**options: Any) -> None:
 
 @main.command()
 @setting_options("seeds_dir", "site_url", "site_title", "max_items", "language", "max_age", "reload_interval",
-                 "cache_dir", "cache", "websub_hub", "archives")
+                 "cache_dir", "cache", "websub_hub", "archives", "delta_feeds", "stale_while_revalidate",
+                 "stale_if_error", "purge_url")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 def serve(host: str, port: int, **options: Any) -> None:

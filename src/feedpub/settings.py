@@ -169,6 +169,24 @@ class Settings:
         "", "WebSub hub URL: advertised in every feed and pinged when a feed changes (empty: none).", _hub_url,
         "--websub-hub", output=True,
     )
+    delta_feeds: bool = _setting(
+        False,
+        "Answer RFC 3229 'A-IM: feed' with only the new or changed entries (226 IM Used). Off by default:"
+        " feedparser 6 asks for it on behalf of applications that may show a 226 as the whole feed.",
+        _flag, "--delta-feeds/--no-delta-feeds", output=False,
+    )
+    stale_while_revalidate: int = _setting(
+        60, "Seconds a cache may serve a feed past max-age while it fetches a fresh one (0: not sent).",
+        _non_negative_int, "--stale-while-revalidate", output=False,
+    )
+    stale_if_error: int = _setting(
+        86400, "Seconds a cache may serve a feed past max-age while the server fails or is unreachable (0: not sent).",
+        _non_negative_int, "--stale-if-error", output=False,
+    )
+    purge_url: str = _setting(
+        "", "URL that receives a JSON POST of the surrogate keys and URLs a reload or build changed, for a CDN"
+        " purge (empty: none).", _hub_url, "--purge-url", output=False,
+    )
 
     @property
     def feeds_url(self) -> str:

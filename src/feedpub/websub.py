@@ -61,13 +61,14 @@ def _create(db: sqlite3.Connection) -> None:
 class Ledger:
     """Per feed URL: the newest version, the version announced, and who is announcing it now.
 
-    ``directory=None`` keeps the ledger in memory: this process alone remembers it.
+    ``directory=None`` keeps the ledger in memory: this process alone remembers it. The purge hook
+    (:mod:`feedpub.purge`) keeps its own, under another ``name``.
     """
 
-    def __init__(self, directory: Path | None) -> None:
+    def __init__(self, directory: Path | None, name: str = LEDGER) -> None:
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / LEDGER if directory is not None else None
+        self.path = directory / name if directory is not None else None
         self._lock = threading.Lock()
         self._db = self._connect()
 
@@ -87,7 +88,7 @@ class Ledger:
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError):
                 raise  # busy, or a directory we may not write: not a reason to delete the file
-            log.warning("WebSub ledger %s is unreadable (%s); starting a new one", path, exc)
+            log.warning("ledger %s is unreadable (%s); starting a new one", path, exc)
         for suffix in ("", "-wal", "-shm"):
             path.with_name(path.name + suffix).unlink(missing_ok=True)
         return shared_db.connect(path, _create)
@@ -147,12 +148,12 @@ class Ledger:
             self._db.close()
 
 
-def open_ledger(directory: Path) -> Ledger:
-    """The shared ledger in ``directory``, or one in memory when that cannot be opened."""
+def open_ledger(directory: Path, name: str = LEDGER) -> Ledger:
+    """The shared ledger ``name`` in ``directory``, or one in memory when that cannot be opened."""
     try:
-        return Ledger(directory)
+        return Ledger(directory, name)
     except (OSError, sqlite3.Error) as exc:  # still ping, only without sharing the work or the memory
-        log.warning("no WebSub ledger in %s (%s): pending pings are known to this process only", directory, exc)
+        log.warning("no ledger %s in %s (%s): what is pending is known to this process only", name, directory, exc)
         return Ledger(None)
 
 
@@ -192,7 +193,13 @@ class _Progress:
 
 
 class Publisher:
-    """Sends ``hub.mode=publish`` pings for what the ledger holds pending."""
+    """Sends ``hub.mode=publish`` pings for what the ledger holds pending.
+
+    The leases, retries, budgets and background thread serve the purge hook too
+    (:class:`feedpub.purge.Purger`), which only sends something else.
+    """
+
+    what = "WebSub hub"  # in log lines
 
     def __init__(self, hub: str, ledger: Ledger, *, timeout: float = 4.0, attempts: int = 3,
                  backoff: float = 0.25, senders: int = 4) -> None:
@@ -215,7 +222,7 @@ class Publisher:
     def send_pending(self, budget: float) -> Round:
         """Send pending pings until none is left, the hub is unreachable or ``budget`` seconds are over."""
         progress = _Progress(budget)
-        threads = [threading.Thread(target=self._drain, args=(progress,), name="feedpub-websub-send", daemon=True)
+        threads = [threading.Thread(target=self._drain, args=(progress,), name="feedpub-send", daemon=True)
                    for _ in range(self.senders)]
         for thread in threads:
             thread.start()
@@ -226,38 +233,42 @@ class Publisher:
 
     def _drain(self, progress: _Progress) -> None:
         try:
-            while not progress.over():
-                with progress.lock:
-                    held = self.ledger.lease(progress.cursor)
-                    if held is None:
-                        return
-                    progress.cursor = held[0]
-                url, version = held
-                if self._deliver(url, progress):
-                    self.ledger.announced(url, version)
-                    with progress.lock:
-                        progress.sent += 1
-                else:
-                    self.ledger.release(url)
+            while not progress.over() and self._send_next(progress):
+                pass
         except Exception as exc:  # a sender thread must not die silently; what it held stays pending
-            log.exception("WebSub: sending pings failed")
+            log.exception("%s %s: sending failed", self.what, self.hub)
             progress.failed(f"{type(exc).__name__}: {exc}", unreachable=True)
 
-    def _deliver(self, url: str, progress: _Progress) -> bool:
-        """POST one ping; retry while the hub asks for it and time is left; False leaves it pending."""
+    def _send_next(self, progress: _Progress) -> bool:
+        """Lease the next pending URL and ping for it; False when nothing is left to lease."""
+        with progress.lock:
+            held = self.ledger.lease(progress.cursor)
+            if held is None:
+                return False
+            progress.cursor = held[0]
+        url, version = held
         body = urllib.parse.urlencode({"hub.mode": "publish", "hub.url": url}).encode()
+        if self._post(body, "application/x-www-form-urlencoded", url, progress):
+            self.ledger.announced(url, version)
+            with progress.lock:
+                progress.sent += 1
+        else:
+            self.ledger.release(url)
+        return True
+
+    def _post(self, body: bytes, content_type: str, about: str, progress: _Progress) -> bool:
+        """POST ``body``; retry while the receiver asks for it and time is left; False leaves it pending."""
         for attempt in range(self.attempts):
             if attempt:
                 time.sleep(min(self.backoff * 2 ** (attempt - 1), max(progress.left(), 0.0)))
             if progress.over():
                 return False
-            request = urllib.request.Request(self.hub, data=body, method="POST",
-                                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+            request = urllib.request.Request(self.hub, data=body, method="POST", headers={"Content-Type": content_type})
             try:
                 with urllib.request.urlopen(request, timeout=max(min(self.timeout, progress.left()), 0.1)):
                     return True  # urllib raises for anything but 2xx
             except urllib.error.HTTPError as exc:
-                progress.failed(f"HTTP {exc.code} for {url}")
+                progress.failed(f"HTTP {exc.code} for {about}")
                 if exc.code < 500 and exc.code != 429:  # refused: asking again now would not help
                     return False
             except (urllib.error.URLError, OSError) as exc:  # not answering at all: spare the other URLs
@@ -269,7 +280,7 @@ class Publisher:
     def _ensure_thread(self) -> None:
         with self._start_lock:
             if self._thread is None or not self._thread.is_alive():  # again after a fork
-                self._thread = threading.Thread(target=self._run, name="feedpub-websub", daemon=True)
+                self._thread = threading.Thread(target=self._run, name=f"feedpub-{self.what}", daemon=True)
                 self._thread.start()
 
     def _run(self) -> None:
@@ -280,23 +291,27 @@ class Publisher:
             try:
                 outcome = self.send_pending(ROUND_BUDGET)
             except Exception as exc:  # the ledger is unusable for now: try again later
-                log.exception("WebSub: sending pings failed")
+                log.exception("%s %s: sending failed", self.what, self.hub)
                 outcome = Round(pending=1, problem=f"{type(exc).__name__}: {exc}")
             if not outcome.pending:
                 delay = 0.0
                 continue
             delay = min(delay * 2, RETRY_MAX) if delay else RETRY_FIRST
             if outcome.problem:
-                log.warning("WebSub hub %s: %s; %d pings pending, trying again in %.0f s",
-                            self.hub, outcome.problem, outcome.pending, delay)
+                log.warning("%s %s: %s; %d pending, trying again in %.0f s",
+                            self.what, self.hub, outcome.problem, outcome.pending, delay)
 
 
-def announce(hub: str, directory: Path, versions: Mapping[str, str], budget: float = BUILD_BUDGET) -> Round:
-    """Note ``versions``, then send every pending ping (this build's and any left before) within ``budget``."""
-    ledger = open_ledger(directory)
+def announce(hub: str, directory: Path, versions: Mapping[str, str], budget: float = BUILD_BUDGET, *,
+             sender: type[Publisher] = Publisher, ledger_name: str = LEDGER) -> Round:
+    """Note ``versions``, then send every pending ping (this build's and any left before) within ``budget``.
+
+    ``sender`` and ``ledger_name``: another kind of announcement, such as the purge hook's.
+    """
+    ledger = open_ledger(directory, ledger_name)
     try:
         ledger.note(versions)
-        outcome = Publisher(hub, ledger).send_pending(budget)
+        outcome = sender(hub, ledger).send_pending(budget)
     except sqlite3.Error as exc:  # e.g. a full disk: the feeds are written, only their pings are at risk
         return Round(pending=len(versions), problem=f"ledger: {exc}", kept=False)
     outcome.kept = ledger.path is not None

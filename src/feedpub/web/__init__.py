@@ -10,8 +10,10 @@ from flask import Flask
 
 from ..ingest.frontmatter import warn_if_slow_yaml
 from ..settings import ENV_PREFIX, Settings, setting_fields
+from .delta import open_history
 from .guard import refuse_malformed
-from .routes import bp
+from .headers import nosniff
+from .routes import DELTA_HISTORY, bp
 from .state import FeedState
 
 EXTENSION = "feedpub"
@@ -44,9 +46,10 @@ def create_app(config: Mapping[str, Any] | None = None, settings: Settings | Non
         raise TypeError(f"create_app: settings given twice ({', '.join(sorted(overrides))} in config)")
     state = FeedState(settings)
     app.extensions[EXTENSION] = state
+    app.extensions[DELTA_HISTORY] = open_history(settings)
     app.register_blueprint(bp)
     # Around the whole app: routing must never see what it refuses (for_development_server wraps this too).
-    app.wsgi_app = refuse_malformed(app.wsgi_app)  # type: ignore[method-assign, assignment]
+    app.wsgi_app = nosniff(refuse_malformed(app.wsgi_app))  # type: ignore[method-assign, assignment]
     return app
 
 

@@ -6,11 +6,14 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from ..model import printable
 from ..render.common import FRONT_PAGE, INDEX_JSON
+from .delta import Offer, offer
 from .filters import FilterError, parse_filters
+from .headers import cache_control
 from .state import FeedState
-from .store import Prepared, cache_control
+from .store import Prepared
 
 bp = Blueprint("feeds", __name__)
+DELTA_HISTORY = "feedpub.delta"  # app.extensions key: the delta feeds' History, or None when they are off
 ARCHIVE_MAX_AGE = 30 * 24 * 3600
 
 
@@ -37,8 +40,10 @@ def feed(name: str) -> Response:
     if prepared is None:
         return _not_found()
     hub = current.settings.websub_hub
-    # Only a query or a hub needs the feed behind the output: a plain GET is a lookup.
-    found = view.source(name) if (request.query_string or hub) else None
+    history = current_app.extensions.get(DELTA_HISTORY)
+    # Only a query, a hub or delta feeds need the feed behind the output: otherwise a GET is a lookup.
+    found = view.source(name) if (request.query_string or hub or history is not None) else None
+    filters = None
     if found is not None and request.query_string and request.args:
         try:
             filters = parse_filters(request.args, current.settings.max_items)
@@ -48,7 +53,9 @@ def feed(name: str) -> Response:
             prepared = view.filtered(name, filters)
     # A month's archive is settled once the month is over (RFC 5005): let caches keep it.
     max_age = ARCHIVE_MAX_AGE if view.is_archive(name) else current.settings.max_age
-    response = _send(current, prepared, max_age)
+    delta = offer(history, view, name, found, filters, current.settings, current.plain)
+    response = _send(current, prepared, max_age, delta)
+    response.headers.extend(view.headers(name))
     if hub and found is not None and found[1].feed:
         # WebSub discovery in HTTP as well as in the document (W3C WebSub, section 4).
         response.headers["Link"] = f'<{hub}>; rel="hub", <{current.settings.feeds_url}{name}>; rel="self"'
@@ -100,14 +107,16 @@ def _starting() -> Response:
     return response
 
 
-def _send(current: FeedState, prepared: Prepared, max_age: int) -> Response:
+def _send(current: FeedState, prepared: Prepared, max_age: int, delta: Offer | None = None) -> Response:
     if request.accept_encodings["gzip"] > 0:
         body, headers = prepared.gzipped, prepared.gzip_headers
     else:
         body, headers = current.plain.get(prepared), prepared.plain_headers
-    response = Response(body, headers=[*headers, cache_control(max_age)])
+    response = Response(body, headers=[*headers, cache_control(max_age, current.settings)])
     if _precondition_fails(response):
         return _precondition_failed(response)
+    if delta is not None and (answer := delta.answer(request, response, prepared)) is not None:
+        return answer  # a 226 with the new entries, or a 304
     environ = request.environ
     if "HTTP_IF_MATCH" in environ:  # passed, above: make_conditional's own reading would undo that
         environ = {key: value for key, value in environ.items() if key != "HTTP_IF_MATCH"}

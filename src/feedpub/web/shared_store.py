@@ -46,6 +46,8 @@ class Row:
     size: int
     fingerprint: str  # of the feed it was rendered from ("" for the index files)
     archive: bool
+    tag: str | None = None  # its purge key (Surrogate-Key, Cache-Tag)
+    public: bool = False  # readable by other origins' scripts (CORS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +71,7 @@ class Source:
     members: tuple[Member, ...]
 
 
-SCHEMA = 1  # PRAGMA user_version of the file: another means a file of another feedpub, published afresh
+SCHEMA = 2  # PRAGMA user_version of the file: another means a file of another feedpub, published afresh
 _TABLES = ("versions", "outputs", "bodies", "sources", "articles")
 
 
@@ -85,7 +87,8 @@ def _create(db: sqlite3.Connection) -> None:
                    " PRIMARY KEY (site, id)) WITHOUT ROWID")
         db.execute("CREATE TABLE outputs (site TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL,"
                    " mimetype TEXT NOT NULL, last_modified INTEGER NOT NULL, etag TEXT NOT NULL, size INTEGER NOT NULL,"
-                   " fingerprint TEXT NOT NULL, archive INTEGER NOT NULL, source TEXT,"
+                   " fingerprint TEXT NOT NULL, archive INTEGER NOT NULL, tag TEXT, public INTEGER NOT NULL,"
+                   " source TEXT,"
                    " PRIMARY KEY (site, version, name)) WITHOUT ROWID")
         db.execute("CREATE TABLE bodies (etag TEXT PRIMARY KEY, gzipped BLOB NOT NULL)")
         db.execute("CREATE TABLE sources (hash TEXT PRIMARY KEY, data BLOB NOT NULL)")
@@ -134,15 +137,15 @@ class SharedStore:
 
     def output(self, version: int, name: str) -> tuple[Row, bytes] | None:
         found = self.db().execute(
-            "SELECT mimetype, last_modified, etag, size, fingerprint, archive, gzipped FROM outputs"
+            "SELECT mimetype, last_modified, etag, size, fingerprint, archive, tag, public, gzipped FROM outputs"
             " JOIN bodies USING (etag) WHERE site = ? AND version = ? AND name = ?",
             (self.site, version, name)).fetchone()
-        return None if found is None else (_row(found), found[6])
+        return None if found is None else (_row(found), found[8])
 
     def rows(self, version: int) -> dict[str, Row]:
         """Every output of ``version``, without bytes: a new builder's memo."""
         return {found[0]: _row(found[1:]) for found in self.db().execute(
-            "SELECT name, mimetype, last_modified, etag, size, fingerprint, archive FROM outputs"
+            "SELECT name, mimetype, last_modified, etag, size, fingerprint, archive, tag, public FROM outputs"
             " WHERE site = ? AND version = ?", (self.site, version))}
 
     def source(self, version: int, name: str) -> Source | None:
@@ -204,9 +207,9 @@ class SharedStore:
                 db.execute("INSERT OR IGNORE INTO sources (hash, data) VALUES (?, ?)", (digest, data))
             db.executemany(
                 "INSERT INTO outputs (site, version, name, mimetype, last_modified, etag, size, fingerprint,"
-                " archive, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " archive, tag, public, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 ((self.site, version, name, r.mimetype, r.last_modified, r.etag, r.size, r.fingerprint,
-                  int(r.archive), hashes.get(name)) for name, r in rows.items()))
+                  int(r.archive), r.tag, int(r.public), hashes.get(name)) for name, r in rows.items()))
             db.execute("INSERT INTO versions (site, id, status) VALUES (?, ?, ?)",
                        (self.site, version, json.dumps(dict(status))))
             self._prune(db, version)
@@ -239,8 +242,8 @@ def _fragments(packed: bytes | None) -> dict[str, bytes]:
 
 
 def _row(found: tuple[Any, ...]) -> Row:
-    mimetype, last_modified, etag, size, fingerprint, archive = found[:6]
-    return Row(mimetype, last_modified, etag, size, fingerprint, bool(archive))
+    mimetype, last_modified, etag, size, fingerprint, archive, tag, public = found[:8]
+    return Row(mimetype, last_modified, etag, size, fingerprint, bool(archive), tag, bool(public))
 
 
 def article_key(prefix: str, article: Article) -> str:

@@ -31,11 +31,13 @@ from ..after_fork import renew_after_fork
 from ..first_published import Claim, PublishedTimes
 from ..ingest.loader import CorpusLoader, SeedsUnavailable, where
 from ..model import printable
+from ..purge import for_server
 from ..render.site import Output, Site, render_site, rendering_key
 from ..settings import Settings
 from ..websub import Publisher, open_ledger
 from . import views, watcher
 from .builder_lease import BuilderLease
+from .headers import purge_items
 from .shared_store import SharedStore
 from .store import OnDemand, PlainBodies, Prepared, prepare, redate
 from .store_builder import StoreBuilder
@@ -106,6 +108,7 @@ class FeedState:
         self._watcher: threading.Thread | None = None
         self._watcher_pid: int | None = None
         self.publisher = _publisher(settings)
+        self.purger = for_server(settings)
         self.plain = PlainBodies(settings.identity_cache_mb << 20)
         site = f"{os.path.realpath(settings.seeds_dir)} {settings.feeds_url}"
         self.published = PublishedTimes(settings.cache_dir, site=site)
@@ -117,7 +120,7 @@ class FeedState:
             # One store and builder per site and rendering: workers started with other output settings do not mix.
             prefix = hashlib.blake2b(site.encode() + rendering_key(settings), digest_size=8).hexdigest()
             store = SharedStore(settings.cache_dir, prefix)
-            self.lease, self.builder = BuilderLease(settings.cache_dir, prefix), StoreBuilder(store, prefix)
+            self.lease, self.builder = BuilderLease(settings.cache_dir, prefix), StoreBuilder(store, prefix, settings)
             self.reader = Reader(store, settings, settings.identity_cache_mb << 20)
             try:
                 published = store.current() is not None
@@ -231,7 +234,7 @@ class FeedState:
                 if (stamp == self._stamp and self.failed is None) or self._waiting(stamp):
                     self._set_health(True, None)
                     return False
-                changed_names, articles, rendered = self._next_version(stamp)
+                changed_names, articles, rendered, purge = self._next_version(stamp)
             except (SeedsUnavailable, OSError) as exc:
                 self._set_health(False, printable(str(exc)))
                 return False
@@ -243,22 +246,28 @@ class FeedState:
             self._set_health(True, None)
             if changed_names and announce and self.publisher is not None:  # also sends what others left pending
                 self.publisher.changed(self._feed_urls(changed_names))
+            if purge and announce and self.purger is not None:  # the same, for a CDN in front
+                self.purger.changed(purge)
             if changed_names:
                 log.info("reloaded: %d articles, %d feeds re-rendered", articles, rendered)
             return bool(changed_names)
 
-    def _next_version(self, stamp: dict[str, tuple[int, int]]) -> tuple[list[str], int, int]:
+    def _next_version(self, stamp: dict[str, tuple[int, int]]) -> tuple[list[str], int, int, dict[str, str]]:
+        """Make and publish the next version: the names whose bytes changed, articles, feeds rendered,
+        and what the purge hook is told."""
         if self.lease is not None:
             changed = self._publish(stamp)
             assert self.site is not None
-            return changed, len(self.site.corpus.articles), self.site.rendered
-        snapshot = self._build(self.snapshot, stamp)
-        before = self.snapshot.prepared if self.snapshot else {}
+            return changed, len(self.site.corpus.articles), self.site.rendered, self.builder.purge_items()
+        previous = self.snapshot
+        snapshot = self._build(previous, stamp)
+        before = previous.prepared if previous else {}
         changed = [name for name, prepared in snapshot.prepared.items() if before.get(name) is not prepared]
         if not changed and before.keys() != snapshot.prepared.keys():
             changed = sorted(before.keys() - snapshot.prepared.keys())
         self.snapshot = snapshot
-        return changed, len(snapshot.site.corpus.articles), snapshot.site.rendered
+        purge = purge_items(self.settings, previous, snapshot) if previous is not None else {}
+        return changed, len(snapshot.site.corpus.articles), snapshot.site.rendered, purge
 
     def _feed_urls(self, names: list[str]) -> dict[str, str]:
         assert self.site is not None

@@ -16,9 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import lru_cache
 
-from werkzeug.datastructures import ResponseCacheControl
 from werkzeug.http import http_date, quote_etag
 
 from ..render.site import Output, body_version
@@ -71,12 +69,6 @@ def _headers(mimetype: str, etag: str, last_modified: datetime) -> tuple[Headers
     common = (("Content-Type", mimetype), ("Last-Modified", http_date(last_modified)), ("Vary", "Accept-Encoding"))
     return ((*common, ("ETag", quote_etag(etag))),
             (*common, ("ETag", quote_etag(etag + "-gzip")), ("Content-Encoding", "gzip")))
-
-
-@lru_cache(maxsize=16)
-def cache_control(max_age: int) -> tuple[str, str]:
-    """``Cache-Control: public, max-age=N`` as werkzeug writes it (a few distinct values per site)."""
-    return ("Cache-Control", ResponseCacheControl({"public": None, "max-age": str(max_age)}).to_header())
 
 
 class PlainBodies:

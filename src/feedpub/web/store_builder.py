@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from ..catalog.feeds import Feed
 from ..first_published import Claim, from_micros, to_micros
+from ..purge import items
 from ..render.formats import Format
 from ..render.site import Output, Site
+from ..settings import Settings
+from .headers import GONE, tag_of
 from .shared_store import BODY_BATCH, Row, SharedStore, article_key, encode_source
 from .store import prepare
 
@@ -28,8 +32,9 @@ Dating = Callable[[Sequence[Claim]], list[datetime]]
 class StoreBuilder:
     """What this process last published (or found published), and the render on its way to the next version."""
 
-    def __init__(self, store: SharedStore, prefix: str) -> None:
+    def __init__(self, store: SharedStore, prefix: str, settings: Settings) -> None:
         self.store = store
+        self.store_settings = settings
         self.prefix = prefix  # of its article keys: see shared_store.article_key
         self.version: int | None = None
         self.rows: dict[str, Row] = {}
@@ -38,6 +43,7 @@ class StoreBuilder:
         self._previous_keys: set[str] = set()
         self._fresh: dict[str, Row] = {}
         self._pending: list[tuple[str, bytes]] = []
+        self._change: tuple[dict[str, Row], dict[str, Row], list[str]] = ({}, {}, [])
 
     def take_over(self) -> bool:
         """Become the builder: say so in the current version; True if this process must look at every file
@@ -98,15 +104,17 @@ class StoreBuilder:
         for name in site.outputs:
             before, made = self.rows.get(name), fresh.get(name)
             fingerprint, archive = places.get(name, ("", False))
+            tag, public = tag_of(site, name)
             if made is None or (before is not None and (before.etag, before.mimetype) == (made.etag, made.mimetype)):
                 assert before is not None  # not rendered means taken from the current version
-                rows[name] = Row(before.mimetype, before.last_modified, before.etag, before.size, fingerprint, archive)
+                rows[name] = replace(before, fingerprint=fingerprint, archive=archive, tag=tag, public=public)
             else:
-                new[name] = Row(made.mimetype, made.last_modified, made.etag, made.size, fingerprint, archive)
+                new[name] = replace(made, fingerprint=fingerprint, archive=archive, tag=tag, public=public)
         claims = [Claim(name, row.etag, from_micros(row.last_modified)) for name, row in new.items()]
         for (name, row), time in zip(new.items(), dating(claims), strict=True):
-            rows[name] = Row(row.mimetype, to_micros(time), row.etag, row.size, row.fingerprint, row.archive)
+            rows[name] = replace(row, last_modified=to_micros(time))
         changed = sorted(new)
+        self._change = (self.rows, rows, changed)
         if rows == self.rows and self.version is not None:
             self.status = dict(status)
             self.store.restate(self.version, self.status)  # same outputs: only what /healthz says is new
@@ -122,6 +130,18 @@ class StoreBuilder:
         self.rows, self.status = rows, dict(status)
         self._forget_articles(site)
         return changed
+
+    def purge_items(self) -> dict[str, str]:
+        """What the purge hook is told of the last publish: each changed or removed output, by its key."""
+        old, new, changed = self._change
+        versions = {name: new[name].etag for name in changed}
+        versions.update(dict.fromkeys(old.keys() - new.keys(), GONE))
+
+        def key_of(name: str) -> str | None:
+            row = new.get(name) or old.get(name)
+            return row.tag if row is not None else None
+
+        return items(self.store_settings, versions, key_of)
 
     def restate(self, status: Mapping[str, Any]) -> None:
         if self.version is not None:

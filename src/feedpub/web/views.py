@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..catalog.feeds import Feed
 from ..first_published import from_micros
 from ..model import Article
+from ..render.common import SiteContext
 from ..render.formats import Format, registered
 from ..render.site import Output, render_feed, site_context
 from ..settings import Settings
 from .filters import Filters
-from .shared_store import SharedStore, Source, source_feed
+from .headers import Headers, output_headers, tagged
+from .shared_store import Row, SharedStore, Source, source_feed
 from .store import OnDemand, Prepared, prepare, stored
 
 if TYPE_CHECKING:
@@ -33,6 +35,19 @@ ENTRY_HTML_CACHE = 1024  # articles whose entry HTML and fragments a process kee
 
 class View(Protocol):
     status: dict[str, Any]  # what /healthz says of this version (see FeedState.status)
+    @property
+    def on_demand(self) -> OnDemand:
+        """What this version made when first asked for: archive pages, filtered views, deltas."""
+
+    @property
+    def context(self) -> SiteContext:
+        """What feeds of this version are rendered with in this process (entry fragments included)."""
+
+    def headers(self, name: str) -> Headers:
+        """The output's headers for browsers and CDNs: purge keys, CORS."""
+
+    def feed(self, name: str, filters: Filters | None) -> Feed:
+        """The live feed at ``name`` (``source(name)`` must not be None), seen through ``filters`` if any."""
 
     def output(self, name: str) -> Prepared | None:
         """The output at ``name`` (a path under /feeds/), or None."""
@@ -62,6 +77,24 @@ class LocalView:
     snapshot: Snapshot
     state: FeedState
     status: dict[str, Any]
+
+    @property
+    def on_demand(self) -> OnDemand:
+        return self.snapshot.on_demand
+
+    @property
+    def context(self) -> SiteContext:
+        context = self.snapshot.site.context
+        assert context is not None
+        return context
+
+    def headers(self, name: str) -> Headers:
+        return output_headers(self.snapshot.site, name)
+
+    def feed(self, name: str, filters: Filters | None) -> Feed:
+        found = self.snapshot.site.feed_and_format(name)
+        assert found is not None
+        return found[0] if filters is None else filters.apply(found[0], self.state.settings.max_items)
 
     def output(self, name: str) -> Prepared | None:
         snapshot = self.snapshot
@@ -127,21 +160,35 @@ class StoredView:
 
         return self.sources.get(name, make)  # type: ignore[arg-type, return-value]
 
+    @property
+    def context(self) -> SiteContext:
+        return self.reader.context
+
+    def headers(self, name: str) -> Headers:
+        found = self.reader.row(self.version, name)
+        return tagged(found.tag, found.public) if found is not None else ()
+
+    def feed(self, name: str, filters: Filters | None) -> Feed:
+        live = self.source(name)
+        assert live is not None
+        if filters is None:
+            return live[0]
+        found = self._source(name)
+        assert found is not None
+        limit = filters.limit or self.reader.settings.max_items
+        # Only the members the view shows are read from the store; the rest are known by kind and quality.
+        chosen = [m.id for m in found.members if filters.admits(m.kind, m.quality)][:limit]
+        articles = self.reader.articles(chosen)
+        picked = tuple(articles[i] for i in chosen if i in articles)
+        return filters.apply(source_feed(found, picked, limit), self.reader.settings.max_items)
+
     def filtered(self, name: str, filters: Filters) -> Prepared:
         def make() -> Prepared:
-            found = self._source(name)
+            live = self.source(name)
             whole = self.output(name)
-            assert found is not None and whole is not None
-            settings = self.reader.settings
-            limit = filters.limit or settings.max_items
-            # Only the members the view shows are read from the store; the rest are known by kind and quality.
-            chosen = [m.id for m in found.members if filters.admits(m.kind, m.quality)][:limit]
-            entries = [m.id for m in found.members[:settings.max_items]]
-            articles = self.reader.articles({*chosen, *entries})
-            picked = tuple(articles[i] for i in chosen if i in articles)
-            live = source_feed(found, tuple(articles[i] for i in entries if i in articles), settings.max_items)
-            subset = filters.apply(source_feed(found, picked, limit), settings.max_items)
-            return _filtered_bytes(live, _format(found, name), subset, whole, settings, self.reader.context)
+            assert live is not None and whole is not None
+            return _filtered_bytes(live[0], live[1], self.feed(name, filters), whole, self.reader.settings,
+                                   self.reader.context)
 
         return self.on_demand.get((name, filters), make)
 
@@ -159,7 +206,7 @@ class Reader:
         self.context = site_context(settings, registered(), ENTRY_HTML_CACHE)
         self._view: StoredView | None = None
         self._budget, self._held = budget, 0
-        self._outputs: OrderedDict[tuple[int, str], tuple[Prepared, bool]] = OrderedDict()
+        self._outputs: OrderedDict[tuple[int, str], tuple[Prepared, Row]] = OrderedDict()
         self._lock = threading.Lock()
 
     def view(self) -> StoredView | None:
@@ -192,11 +239,15 @@ class Reader:
         found = self._get(version, name)
         return None if found is None else found[0]
 
+    def row(self, version: int, name: str) -> Row | None:
+        found = self._get(version, name)
+        return None if found is None else found[1]
+
     def is_archive(self, version: int, name: str) -> bool:
         found = self._get(version, name)
-        return found is not None and found[1]
+        return found is not None and found[1].archive
 
-    def _get(self, version: int, name: str) -> tuple[Prepared, bool] | None:
+    def _get(self, version: int, name: str) -> tuple[Prepared, Row] | None:
         key = (version, name)
         with self._lock:
             found = self._outputs.get(key)
@@ -207,12 +258,12 @@ class Reader:
         if row is None:
             return None  # not kept: unknown names are as many as clients care to ask for
         meta, gzipped = row
-        found = (stored(meta.mimetype, from_micros(meta.last_modified), meta.etag, gzipped, meta.size), meta.archive)
+        found = (stored(meta.mimetype, from_micros(meta.last_modified), meta.etag, gzipped, meta.size), meta)
         with self._lock:
             kept = self._outputs.setdefault(key, found)
             if kept is found:
                 self._held += len(gzipped)
             while self._held > self._budget and len(self._outputs) > 1:
-                _, (evicted, _archive) = self._outputs.popitem(last=False)
+                _, (evicted, _row) = self._outputs.popitem(last=False)
                 self._held -= len(evicted.gzipped)
             return kept
