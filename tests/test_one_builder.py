@@ -9,12 +9,15 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import threading
 import time
 from collections import Counter
 from pathlib import Path
+
+import pytest
 
 from .test_gunicorn import WORKER, every_worker, fetch, run_gunicorn, wait_for
 from .test_reload import _article
@@ -104,3 +107,32 @@ def test_killing_the_builder_under_load_serving_goes_on_and_another_builds(seeds
         assert took < 10
         answered = {fetch(base + "/healthz")[1][WORKER] for _ in range(30)}
         assert str(builder) not in answered
+
+
+def test_two_sites_sharing_a_cache_dir_never_prune_each_others_outputs(seeds: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A builder writes its bodies while it renders; another site's publish in between must leave them."""
+    from feedpub.web import create_app, shared_store, store_builder
+
+    other = tmp_path / "other"
+    shutil.copytree(seeds, other)
+    config = {"TESTING": True, "cache_dir": str(tmp_path / "cache")}
+    first, second = (create_app({**config, "seeds_dir": str(d)}) for d in (seeds, other))
+    monkeypatch.setattr(store_builder, "BODY_BATCH", 1)  # bodies reach the store one by one
+    real = shared_store.SharedStore.add_bodies
+    interleaved = []
+
+    def add_bodies(store, bodies):  # type: ignore[no-untyped-def]
+        real(store, bodies)
+        if store.site == first.extensions["feedpub"].reader.store.site and not interleaved:
+            interleaved.append(1)
+            _article(other, "b.md", "b", "Second site: ")
+            assert second.extensions["feedpub"].reload()  # publishes, and prunes, meanwhile
+
+    monkeypatch.setattr(shared_store.SharedStore, "add_bodies", add_bodies)
+    _article(seeds, "a.md", "a", "First site: ")
+    assert first.extensions["feedpub"].reload() and interleaved
+    client = first.test_client()
+    names = [url.rsplit("/feeds/", 1)[1] for feed in client.get("/feeds/index.json").json["feeds"]
+             for url in feed["urls"].values()]
+    assert names and all(client.get(f"/feeds/{name}").status_code == 200 for name in names)

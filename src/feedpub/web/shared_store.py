@@ -71,7 +71,7 @@ class Source:
     members: tuple[Member, ...]
 
 
-SCHEMA = 2  # PRAGMA user_version of the file: another means a file of another feedpub, published afresh
+SCHEMA = 3  # PRAGMA user_version of the file: another means a file of another feedpub, published afresh
 _TABLES = ("versions", "outputs", "bodies", "sources", "articles")
 
 
@@ -90,7 +90,10 @@ def _create(db: sqlite3.Connection) -> None:
                    " fingerprint TEXT NOT NULL, archive INTEGER NOT NULL, tag TEXT, public INTEGER NOT NULL,"
                    " source TEXT,"
                    " PRIMARY KEY (site, version, name)) WITHOUT ROWID")
-        db.execute("CREATE TABLE bodies (etag TEXT PRIMARY KEY, gzipped BLOB NOT NULL)")
+        # Per site: a builder writes bodies while it renders, before a version refers to them, and only
+        # its own site's pruning (which it alone does) may remove them.
+        db.execute("CREATE TABLE bodies (site TEXT NOT NULL, etag TEXT NOT NULL, gzipped BLOB NOT NULL,"
+                   " PRIMARY KEY (site, etag)) WITHOUT ROWID")
         db.execute("CREATE TABLE sources (hash TEXT PRIMARY KEY, data BLOB NOT NULL)")
         db.execute("CREATE TABLE articles (id INTEGER PRIMARY KEY, key TEXT UNIQUE NOT NULL, data BLOB NOT NULL,"
                    " fragments BLOB)")
@@ -138,7 +141,7 @@ class SharedStore:
     def output(self, version: int, name: str) -> tuple[Row, bytes] | None:
         found = self.db().execute(
             "SELECT mimetype, last_modified, etag, size, fingerprint, archive, tag, public, gzipped FROM outputs"
-            " JOIN bodies USING (etag) WHERE site = ? AND version = ? AND name = ?",
+            " JOIN bodies USING (site, etag) WHERE site = ? AND version = ? AND name = ?",
             (self.site, version, name)).fetchone()
         return None if found is None else (_row(found), found[8])
 
@@ -179,7 +182,8 @@ class SharedStore:
     def add_bodies(self, bodies: Iterable[tuple[str, bytes]]) -> None:
         db = self.db()
         with shared_db.transaction(db):
-            db.executemany("INSERT OR IGNORE INTO bodies (etag, gzipped) VALUES (?, ?)", bodies)
+            db.executemany("INSERT OR IGNORE INTO bodies (site, etag, gzipped) VALUES (?, ?, ?)",
+                           ((self.site, etag, gzipped) for etag, gzipped in bodies))
 
     def add_articles(self, articles: Iterable[Article], known: dict[str, int], prefix: str,
                      fragments: Callable[[Article], Mapping[str, bytes]]) -> None:
@@ -231,7 +235,8 @@ class SharedStore:
         oldest = version - KEEP_VERSIONS + 1
         db.execute("DELETE FROM outputs WHERE site = ? AND version < ?", (self.site, oldest))
         db.execute("DELETE FROM versions WHERE site = ? AND id < ?", (self.site, oldest))
-        db.execute("DELETE FROM bodies WHERE etag NOT IN (SELECT etag FROM outputs)")
+        db.execute("DELETE FROM bodies WHERE site = ? AND etag NOT IN (SELECT etag FROM outputs WHERE site = ?)",
+                   (self.site, self.site))
         db.execute("DELETE FROM sources WHERE hash NOT IN (SELECT source FROM outputs WHERE source IS NOT NULL)")
 
 
