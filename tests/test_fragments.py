@@ -196,3 +196,30 @@ def test_a_document_that_is_not_its_head_plus_one_entry_is_refused() -> None:
     assert cut(document, head, b"</feed>") == entry
     with pytest.raises(ValueError, match="not its head"):
         cut(document.replace(b"<id>x", b"<id>y"), head, b"</feed>")
+
+
+def test_a_new_builder_renders_only_the_entries_that_changed(generated_dir: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Entry fragments are kept with the published articles: a builder that takes over (a restart)
+    renders the feeds an edit touched, and of their entries only the edited one."""
+    import gc
+    import shutil
+
+    seeds = tmp_path / "seeds"
+    shutil.copytree(generated_dir, seeds)
+    config = {"TESTING": True, "seeds_dir": str(seeds), "site_url": SITE_URL, "max_items": 5}
+    first = create_app(config)
+    edited = first.extensions["feedpub"].site.corpus.articles[0]
+    del first
+    gc.collect()  # the first builder is gone: its lock with it
+    path = Path(edited.path)
+    text = path.read_text("utf-8")
+    path.write_text(text.replace('title: "', 'title: "Edited ', 1) if 'title: "' in text
+                    else text.replace("title: ", "title: Edited ", 1), "utf-8")
+    renders = Renders(monkeypatch)
+    second = create_app(config)
+    state = second.extensions["feedpub"]
+    assert state.reload()
+    assert state.site.rendered > 3  # the feeds that list the edited article were rendered again...
+    assert set(renders.counts["rss"]) == {edited.url}  # ...from stored fragments, but for the edited entry
+    assert set(renders.counts["json"]) == {edited.url}

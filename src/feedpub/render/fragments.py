@@ -33,8 +33,10 @@ class Fragments:
     serves those from several threads: hence the lock.
     """
 
-    def __init__(self, size: int | None = None) -> None:
+    def __init__(self, size: int | None = None,
+                 stored: Callable[[Article], Mapping[str, bytes]] | None = None) -> None:
         self._size = size
+        self._stored = stored  # fragments an earlier render kept (the server's store), looked up before making
         self._entries: OrderedDict[tuple[str, str], dict[str, bytes]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -53,6 +55,9 @@ class Fragments:
             elif self._size is not None:
                 self._entries.move_to_end(key)
             fragment = kept.get(name)
+            if fragment is None and self._stored is not None:
+                kept.update(self._stored(article))
+                fragment = kept.get(name)
             if fragment is None:  # a maker that fails keeps nothing: the next call fails the same way
                 kept.update(make(article))
                 fragment = kept[name]

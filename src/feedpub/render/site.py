@@ -31,6 +31,8 @@ from .formats import INDEX_FILES, Format, registered
 from .fragments import Fragments
 
 log = logging.getLogger(__name__)
+# An article's entry fragments as an earlier render of the same settings kept them, by format (none: {}).
+Stored = Callable[[Article], Mapping[str, bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +108,8 @@ def body_version(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()[:32]
 
 
-def site_context(settings: Settings, formats: Sequence[Format], html_cache_size: int | None = None) -> SiteContext:
+def site_context(settings: Settings, formats: Sequence[Format], html_cache_size: int | None = None,
+                 stored: Stored | None = None) -> SiteContext:
     """A context whose entry HTML and fragments are made once per article.
 
     With ``html_cache_size`` only that many recent articles' HTML and fragments are
@@ -130,7 +133,7 @@ def site_context(settings: Settings, formats: Sequence[Format], html_cache_size:
                 html_cache.move_to_end(article.url)
             return cached
 
-    return SiteContext(settings, html, formats, Fragments(html_cache_size))
+    return SiteContext(settings, html, formats, Fragments(html_cache_size, stored))
 
 
 def render_feed(feed: Feed, fmt: Format, settings: Settings, ctx: SiteContext | None = None) -> bytes:
@@ -202,7 +205,7 @@ class Unrenderable(Exception):
 
 def render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None, *,
                 render_archives: bool = True, store: Callable[[str, Output], Output] = _keep_all,
-                html_cache_size: int | None = None) -> Site:
+                html_cache_size: int | None = None, stored: Stored | None = None) -> Site:
     """Every feed of ``corpus`` (see :func:`_render_site`), less any article no renderer can take.
 
     Such an article is an error of its file, and the site is rendered again
@@ -212,7 +215,8 @@ def render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None
     while True:
         try:
             return _render_site(without(corpus, dropped) if dropped else corpus, settings, previous,
-                                render_archives=render_archives, store=store, html_cache_size=html_cache_size)
+                                render_archives=render_archives, store=store, html_cache_size=html_cache_size,
+                                stored=stored)
         except Unrenderable as exc:  # each round takes articles out: it ends
             dropped.update(exc.culprits)
 
@@ -244,7 +248,7 @@ def _render_feed(fmt: Format, draft: Draft) -> bytes:
 
 def _render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None, *,
                  render_archives: bool = True, store: Callable[[str, Output], Output] = _keep_all,
-                 html_cache_size: int | None = None) -> Site:
+                 html_cache_size: int | None = None, stored: Stored | None = None) -> Site:
     """Render every feed; take the bytes of feeds whose fingerprint ``previous`` already has.
 
     Without ``render_archives`` (the server) archive pages are only listed in
@@ -252,11 +256,12 @@ def _render_site(corpus: Corpus, settings: Settings, previous: Memo | None = Non
     Each output with bytes goes through ``store`` as soon as it is made, and the
     site keeps what that returns: the server compresses it there and keeps no
     plain copy, so a whole site never sits in memory uncompressed; ``html_cache_size``
-    bounds the entry HTML kept meanwhile (see :func:`site_context`).
+    bounds the entry HTML kept meanwhile (see :func:`site_context`); ``stored`` gives the entry
+    fragments an earlier render kept (the server's builder: its store), so only new entries are made.
     """
     formats = registered()
     archived = tuple(fmt for fmt in formats if fmt.archived)
-    ctx = site_context(settings, formats, html_cache_size)
+    ctx = site_context(settings, formats, html_cache_size, stored)
     feeds, notes = plan(corpus, settings.max_items)
     outputs: dict[str, Output] = {}
     fingerprints: dict[str, str] = {}

@@ -151,6 +151,10 @@ class SharedStore:
             "SELECT name, mimetype, last_modified, etag, size, fingerprint, archive, tag, public FROM outputs"
             " WHERE site = ? AND version = ?", (self.site, version))}
 
+    def source_hashes(self, version: int) -> dict[str, str]:
+        return dict(self.db().execute("SELECT name, source FROM outputs WHERE site = ? AND version = ?"
+                                      " AND source IS NOT NULL", (self.site, version)))
+
     def source(self, version: int, name: str) -> Source | None:
         found = self.db().execute(
             "SELECT data FROM outputs JOIN sources ON sources.hash = outputs.source"
@@ -171,6 +175,10 @@ class SharedStore:
                 if article is not None:
                     found[id_] = (article, _fragments(fragments))
         return found
+
+    def fragments(self, id_: int) -> dict[str, bytes]:
+        found = self.db().execute("SELECT fragments FROM articles WHERE id = ?", (id_,)).fetchone()
+        return _fragments(found[0]) if found is not None else {}
 
     def article_ids(self, prefix: str) -> dict[str, int]:
         """The stored articles of one site and rendering, by key."""
@@ -199,21 +207,30 @@ class SharedStore:
                     known[key] = db.execute("INSERT INTO articles (key, data, fragments) VALUES (?, ?, ?)",
                                             (key, blob, packed if made else None)).lastrowid or 0
 
-    def publish(self, rows: Mapping[str, Row], sources: Mapping[str, bytes], status: Mapping[str, Any]) -> int:
-        """Make a new version current: ``rows`` by output name, ``sources`` (encoded) by live feed output name."""
+    def publish(self, rows: Mapping[str, Row], sources: Mapping[str, str], changed: Iterable[str],
+                removed: Iterable[str], new_sources: Mapping[str, bytes], status: Mapping[str, Any]) -> int:
+        """Make a new version current: the current one's outputs, less ``removed``, with the ``changed``
+        names taken from ``rows``; ``sources`` names each live feed output's data by hash, ``new_sources``
+        holds the data not stored yet. Unchanged rows are copied by SQLite, not sent one by one."""
         db = self.db()
         with shared_db.transaction(db):
-            last = db.execute("SELECT max(id) FROM versions WHERE site = ?", (self.site,)).fetchone()[0] or 0
-            version = last + 1
-            hashes = {}
-            for name, data in sources.items():
-                hashes[name] = digest = _hash(data)
-                db.execute("INSERT OR IGNORE INTO sources (hash, data) VALUES (?, ?)", (digest, data))
+            last = db.execute("SELECT max(id) FROM versions WHERE site = ?", (self.site,)).fetchone()[0]
+            version = (last or 0) + 1
+            db.executemany("INSERT OR IGNORE INTO sources (hash, data) VALUES (?, ?)", new_sources.items())
+            names = set(changed)
+            if last is None:
+                names = set(rows)
+            else:
+                db.execute("INSERT INTO outputs SELECT site, ?, name, mimetype, last_modified, etag, size, fingerprint,"
+                           " archive, tag, public, source FROM outputs WHERE site = ? AND version = ?",
+                           (version, self.site, last))
+                db.executemany("DELETE FROM outputs WHERE site = ? AND version = ? AND name = ?",
+                               ((self.site, version, name) for name in removed))
             db.executemany(
-                "INSERT INTO outputs (site, version, name, mimetype, last_modified, etag, size, fingerprint,"
-                " archive, tag, public, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO outputs (site, version, name, mimetype, last_modified, etag, size,"
+                " fingerprint, archive, tag, public, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 ((self.site, version, name, r.mimetype, r.last_modified, r.etag, r.size, r.fingerprint,
-                  int(r.archive), r.tag, int(r.public), hashes.get(name)) for name, r in rows.items()))
+                  int(r.archive), r.tag, int(r.public), sources.get(name)) for name in names for r in (rows[name],)))
             db.execute("INSERT INTO versions (site, id, status) VALUES (?, ?, ?)",
                        (self.site, version, json.dumps(dict(status))))
             self._prune(db, version)
@@ -282,5 +299,5 @@ def source_feed(source: Source, members: tuple[Article, ...], limit: int) -> Fee
     return replace(feed, updated=from_micros(source.updated), complete=source.complete)
 
 
-def _hash(data: bytes) -> str:
+def source_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()

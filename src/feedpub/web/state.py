@@ -187,7 +187,7 @@ class FeedState:
         read_at = datetime.now(UTC)
         corpus = self.loader.load(stamps=stamps)
         try:  # archives too: the store keeps them on disk, and a serving process cannot render them
-            site = render_site(corpus, self.settings, self.builder, store=self.builder.keep)
+            site = render_site(corpus, self.settings, self.builder, store=self.builder.keep, stored=self.builder.stored)
         except BaseException:
             self.builder.abandon()
             raise

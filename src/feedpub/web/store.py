@@ -22,6 +22,9 @@ from werkzeug.http import http_date, quote_etag
 from ..render.site import Output, body_version
 
 Headers = tuple[tuple[str, str], ...]
+# zlib's default: on a generated 10k corpus's feeds level 9 took 45% longer for 0.6% smaller bodies,
+# and a reload compresses every document it renders before any worker can serve the change.
+GZIP_LEVEL = 6
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -46,7 +49,7 @@ def prepare(output: Output) -> Prepared:
     body = output.body
     if body is None:
         raise ValueError("an output without its bytes cannot be prepared")
-    compressed = gzip.compress(body, compresslevel=9, mtime=0)
+    compressed = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
     etag = body_version(body)
     return Prepared(output.mimetype, output.last_modified, etag, compressed, len(body),
                     *_headers(output.mimetype, etag, output.last_modified))

@@ -9,6 +9,7 @@ builder that takes over after another died renders nothing that did not change.
 
 from __future__ import annotations
 
+import operator
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -17,12 +18,13 @@ from typing import Any
 
 from ..catalog.feeds import Feed
 from ..first_published import Claim, from_micros, to_micros
+from ..model import Article
 from ..purge import items
 from ..render.formats import Format
 from ..render.site import Output, Site
 from ..settings import Settings
 from .headers import GONE, tag_of
-from .shared_store import BODY_BATCH, Row, SharedStore, article_key, encode_source
+from .shared_store import BODY_BATCH, Row, SharedStore, article_key, encode_source, source_hash
 from .store import prepare
 
 # When each output's current bytes were first published: claimed for the new ones.
@@ -44,6 +46,8 @@ class StoreBuilder:
         self._fresh: dict[str, Row] = {}
         self._pending: list[tuple[str, bytes]] = []
         self._change: tuple[dict[str, Row], dict[str, Row], list[str]] = ({}, {}, [])
+        self._source_of: dict[str, str] = {}  # each live feed output's source hash in the current version
+        self._encoded: dict[str, tuple[tuple[Article, ...], str]] = {}  # by feed path: its members, and their hash
 
     def take_over(self) -> bool:
         """Become the builder: say so in the current version; True if this process must look at every file
@@ -62,6 +66,8 @@ class StoreBuilder:
         current = self.store.current()
         self.version, self.status = current if current is not None else (None, {})
         self.rows = self.store.rows(self.version) if self.version is not None else {}
+        self._source_of = self.store.source_hashes(self.version) if self.version is not None else {}
+        self._encoded = {}
         self._ids = self.store.article_ids(self.prefix)
         self._previous_keys = set(self._ids)
 
@@ -73,6 +79,11 @@ class StoreBuilder:
             if row is None or row.fingerprint != fingerprint:
                 return None
         return dict.fromkeys((fmt.name for fmt in formats), None)
+
+    def stored(self, article: Article) -> Mapping[str, bytes]:
+        """The entry fragments published with ``article`` (render_site's ``stored``): none for a new one."""
+        found = self._ids.get(article_key(self.prefix, article))
+        return self.store.fragments(found) if found is not None else {}
 
     def keep(self, name: str, output: Output) -> Output:
         prepared = prepare(output)
@@ -107,29 +118,52 @@ class StoreBuilder:
             tag, public = tag_of(site, name)
             if made is None or (before is not None and (before.etag, before.mimetype) == (made.etag, made.mimetype)):
                 assert before is not None  # not rendered means taken from the current version
-                rows[name] = replace(before, fingerprint=fingerprint, archive=archive, tag=tag, public=public)
+                same = (before.fingerprint, before.archive, before.tag, before.public) == (fingerprint, archive,
+                                                                                          tag, public)
+                rows[name] = before if same else replace(before, fingerprint=fingerprint, archive=archive, tag=tag,
+                                                         public=public)
             else:
                 new[name] = replace(made, fingerprint=fingerprint, archive=archive, tag=tag, public=public)
         claims = [Claim(name, row.etag, from_micros(row.last_modified)) for name, row in new.items()]
         for (name, row), time in zip(new.items(), dating(claims), strict=True):
             rows[name] = replace(row, last_modified=to_micros(time))
         changed = sorted(new)
-        self._change = (self.rows, rows, changed)
-        if rows == self.rows and self.version is not None:
+        old = self.rows
+        self._change = (old, rows, changed)
+        fragments = site.context.fragments.kept if site.context else (lambda article: {})
+        self.store.add_articles(site.corpus.articles, self._ids, self.prefix, fragments)
+        sources, new_sources = self._sources(site)
+        moved = [name for name, row in rows.items() if old.get(name) is not row or sources.get(name) !=
+                 self._source_of.get(name)]
+        if not moved and old.keys() == rows.keys() and self.version is not None:
             self.status = dict(status)
             self.store.restate(self.version, self.status)  # same outputs: only what /healthz says is new
             return changed
-        fragments = site.context.fragments.kept if site.context else (lambda article: {})
-        self.store.add_articles(site.corpus.articles, self._ids, self.prefix, fragments)
-        sources = {}
-        for feed in site.feeds:
-            data = encode_source(feed, self._ids, self.prefix)
-            for fmt in site.formats:
-                sources[fmt.output_name(feed.spec)] = data
-        self.version = self.store.publish(rows, sources, status)
-        self.rows, self.status = rows, dict(status)
+        self.version = self.store.publish(rows, sources, moved, old.keys() - rows.keys(), new_sources, status)
+        self.rows, self.status, self._source_of = rows, dict(status), sources
         self._forget_articles(site)
         return changed
+
+    def _sources(self, site: Site) -> tuple[dict[str, str], dict[str, bytes]]:
+        """Each live feed output's stored data, by hash, and the data not stored yet; a feed whose members
+        are the very objects they were at the last publish is not encoded again."""
+        sources: dict[str, str] = {}
+        new: dict[str, bytes] = {}
+        encoded: dict[str, tuple[tuple[Article, ...], str]] = {}
+        for feed in site.feeds:
+            members = feed.members or feed.entries
+            known = self._encoded.get(feed.spec.path)
+            if known is not None and len(known[0]) == len(members) and all(map(operator.is_, known[0], members)):
+                digest = known[1]
+            else:
+                data = encode_source(feed, self._ids, self.prefix)
+                digest = source_hash(data)
+                new[digest] = data
+            encoded[feed.spec.path] = (members, digest)
+            for fmt in site.formats:
+                sources[fmt.output_name(feed.spec)] = digest
+        self._encoded = encoded
+        return sources, new
 
     def purge_items(self) -> dict[str, str]:
         """What the purge hook is told of the last publish: each changed or removed output, by its key."""
