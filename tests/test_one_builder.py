@@ -136,3 +136,22 @@ def test_two_sites_sharing_a_cache_dir_never_prune_each_others_outputs(seeds: Pa
     names = [url.rsplit("/feeds/", 1)[1] for feed in client.get("/feeds/index.json").json["feeds"]
              for url in feed["urls"].values()]
     assert names and all(client.get(f"/feeds/{name}").status_code == 200 for name in names)
+
+
+def test_an_edit_renders_only_the_documents_that_list_the_article(generated_dir: Path, tmp_path: Path) -> None:
+    """The builder's memo is the published version: a live feed whose entries did not change is not
+    rendered again (a topic's page and its archive pages share a place: the memo keeps them apart)."""
+    from feedpub.web import create_app
+
+    seeds = tmp_path / "seeds"
+    shutil.copytree(generated_dir, seeds)
+    state = create_app({"TESTING": True, "seeds_dir": str(seeds), "max_items": 5}).extensions["feedpub"]
+    live = {a.url for feed in state.site.feeds for a in feed.entries}
+    oldest = next(a for a in reversed(state.site.corpus.articles) if a.url not in live)  # in archives only
+    path = Path(oldest.path)
+    path.write_text(path.read_text("utf-8").replace('title: "', 'title: "Edited ', 1), "utf-8")
+    assert state.reload()
+    listing = [feed for feed in state.site.archives if any(a.url == oldest.url for a in feed.entries)]
+    assert listing
+    # Its archive pages in RSS and Atom (index files are made anew each time, uncounted); no live feed, no page.
+    assert state.site.rendered == 2 * len(listing)

@@ -195,8 +195,9 @@ def _places(site: Site) -> dict[str, tuple[str, bool]]:
     """Each feed output's fingerprint (the next render's memo) and whether it is an archive page."""
     places: dict[str, tuple[str, bool]] = {}
     for feeds, archive in ((site.feeds, False), (site.archives, True)):
+        formats = [fmt for fmt in site.formats if fmt.archived or not archive]  # an archive has no page
         for feed in feeds:
             fingerprint = site.fingerprints.get(feed.spec.path, "")
-            for fmt in site.formats:
+            for fmt in formats:
                 places[fmt.output_name(feed.spec)] = (fingerprint, archive)
     return places
