@@ -155,3 +155,20 @@ def test_an_edit_renders_only_the_documents_that_list_the_article(generated_dir:
     assert listing
     # Its archive pages in RSS and Atom (index files are made anew each time, uncounted); no live feed, no page.
     assert state.site.rendered == 2 * len(listing)
+
+
+def test_an_unreadable_store_is_a_503_to_retry_not_a_crash(seeds: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    from feedpub.web import create_app, shared_store
+
+    client = create_app({"TESTING": True, "seeds_dir": str(seeds)}).test_client()
+    assert client.get("/feeds/all.xml").status_code == 200
+
+    def damaged(*args: object) -> None:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    monkeypatch.setattr(shared_store.SharedStore, "output", damaged)
+    response = client.get("/feeds/ai.xml")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert b"try again" in response.data and b"malformed" not in response.data

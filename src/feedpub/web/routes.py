@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from ..model import printable
@@ -13,6 +16,7 @@ from .state import FeedState
 from .store import Prepared
 
 bp = Blueprint("feeds", __name__)
+log = logging.getLogger("feedpub.server")
 DELTA_HISTORY = "feedpub.delta"  # app.extensions key: the delta feeds' History, or None when they are off
 ARCHIVE_MAX_AGE = 30 * 24 * 3600
 
@@ -144,6 +148,15 @@ def _precondition_failed(response: Response) -> Response:
     response.set_data(b"")
     for name in ("Content-Type", "Content-Encoding", "Cache-Control"):
         del response.headers[name]
+    return response
+
+
+@bp.app_errorhandler(sqlite3.Error)
+def _store_unreadable(error: sqlite3.Error) -> Response:
+    """The shared store could not be read (a full disk, a damaged or deleted cache file): not this URL's fault."""
+    log.error("cannot read the published feeds (%s: %s)", type(error).__name__, error)
+    response = _text("The feeds cannot be read right now; try again shortly.\n", 503)
+    response.headers["Retry-After"] = "5"
     return response
 
 
