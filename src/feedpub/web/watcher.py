@@ -45,7 +45,7 @@ def start(state: FeedState) -> threading.Thread:
     events = _Changed()
     # A process that has the files' stamps looks for changes before its first answer (cheap);
     # one that must load everything first (a new builder) serves the published version meanwhile.
-    if state.may_build() and state.has_stamps():
+    if state.has_stamps() and state.may_build():
         observer = _observe(state.settings.seeds_dir, events)
         try:
             state.reload()
