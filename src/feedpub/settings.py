@@ -136,8 +136,8 @@ class Settings:
     )
     identity_cache_mb: int = _setting(
         64,
-        "MiB of uncompressed feed bodies the server keeps per worker for clients without gzip;"
-        " every output is held gzip-compressed and decompressed on demand beyond that.",
+        "MiB a server worker keeps of the outputs it served lately: gzip bodies read from the shared store,"
+        " and as much again of uncompressed bodies for clients without gzip (decompressed on demand).",
         _non_negative_int,
         output=False,
     )
