@@ -172,3 +172,16 @@ def test_an_unreadable_store_is_a_503_to_retry_not_a_crash(seeds: Path, monkeypa
     response = client.get("/feeds/ai.xml")
     assert response.status_code == 503 and response.headers["Retry-After"] == "5"
     assert b"try again" in response.data and b"malformed" not in response.data
+
+
+def test_a_server_never_loads_in_create_app_and_its_first_request_waits_for_the_first_version(seeds: Path) -> None:
+    """No worker spends its boot loading (gunicorn times out a worker that does not answer its
+    heartbeat): the reload thread the first request starts builds, and that request waits for it."""
+    from feedpub.web import create_app
+
+    app = create_app({"seeds_dir": str(seeds), "reload_interval": 30})
+    state = app.extensions["feedpub"]
+    assert state.site is None and state.view() is None  # nothing loaded, nothing published yet
+    response = app.test_client().get("/feeds/all.xml")
+    assert response.status_code == 200 and b"<rss" in response.data
+    assert app.test_client().get("/healthz").json["builder"]["pid"] == os.getpid()

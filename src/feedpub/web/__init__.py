@@ -44,7 +44,8 @@ def create_app(config: Mapping[str, Any] | None = None, settings: Settings | Non
         warn_if_slow_yaml()
     elif overrides:
         raise TypeError(f"create_app: settings given twice ({', '.join(sorted(overrides))} in config)")
-    state = FeedState(settings)
+    # Tests drive reloads themselves (no reload thread): their app builds its first version at once.
+    state = FeedState(settings, first_build=app.testing)
     app.extensions[EXTENSION] = state
     app.extensions[DELTA_HISTORY] = open_history(settings)
     app.register_blueprint(bp)

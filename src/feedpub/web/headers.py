@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from ..catalog.feeds import Feed
     from ..settings import Settings
-    from .state import Snapshot
+    from .snapshot import Snapshot
 
 Headers = tuple[tuple[str, str], ...]
 GONE = "gone"  # the version of an output a reload removed

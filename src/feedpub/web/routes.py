@@ -19,6 +19,9 @@ bp = Blueprint("feeds", __name__)
 log = logging.getLogger("feedpub.server")
 DELTA_HISTORY = "feedpub.delta"  # app.extensions key: the delta feeds' History, or None when they are off
 ARCHIVE_MAX_AGE = 30 * 24 * 3600
+# Seconds a request waits for the very first version (a small site is built by then) before a 503;
+# well inside gunicorn's 30 s worker timeout.
+FIRST_WAIT = 10.0
 
 
 def state() -> FeedState:
@@ -37,7 +40,7 @@ def _start_watcher() -> None:
 @bp.get("/feeds/<path:name>")
 def feed(name: str) -> Response:
     current = state()
-    view = current.view()  # read once: this request sees one whole site
+    view = current.view() or current.first_view(FIRST_WAIT)  # read once: this request sees one whole site
     if view is None:
         return _starting()
     prepared = view.output(name)
@@ -70,7 +73,7 @@ def feed(name: str) -> Response:
 def healthz() -> tuple[Response, int]:
     """``ok``; ``degraded`` (200) while some file is rejected; ``unhealthy`` (503) only without seeds."""
     current = state()
-    view = current.view()
+    view = current.view() or current.first_view(FIRST_WAIT)
     if view is None:
         return jsonify({"status": "starting"}), 503
     status, details = current.health(view)

@@ -23,9 +23,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 
 from ..after_fork import renew_after_fork
 from ..first_published import Claim, PublishedTimes
@@ -35,11 +33,12 @@ from ..purge import for_server
 from ..render.site import Output, Site, render_site, rendering_key
 from ..settings import Settings
 from ..websub import Publisher, open_ledger
-from . import views, watcher
+from . import watcher
 from .builder_lease import BuilderLease
 from .headers import purge_items
 from .shared_store import SharedStore
-from .store import OnDemand, PlainBodies, Prepared, prepare, redate
+from .snapshot import Snapshot, site_status, unchanged
+from .store import PlainBodies, Prepared, prepare, redate
 from .store_builder import StoreBuilder
 from .views import ENTRY_HTML_CACHE, LocalView, Reader, View
 from .watcher import FULL_SCAN_EVERY
@@ -47,52 +46,17 @@ from .watcher import FULL_SCAN_EVERY
 log = logging.getLogger("feedpub.server")
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """One version of the site as served: what was rendered, and each output's bytes, compressed.
-
-    ``site`` holds no bytes (each output's body is None): they are in ``prepared``.
-    """
-
-    site: Site
-    prepared: dict[str, Prepared]
-    loaded_at: datetime
-    read_at: datetime  # when its files were read: dates its new outputs (see FeedState.dated)
-    # Archive pages and filtered feeds of this version, made when first asked for.
-    on_demand: OnDemand = field(default_factory=lambda: OnDemand(views.ON_DEMAND_SIZE), compare=False)
-
-    @cached_property
-    def status(self) -> dict[str, object]:
-        """What /healthz says of this version: worked out once, not per request."""
-        return site_status(self.site, self.loaded_at)
-
-
-def site_status(site: Site, loaded_at: datetime) -> dict[str, object]:
-    problems = sorted(site.corpus.problems, key=lambda p: p.severity != "error")  # errors first
-    return {
-        "articles": len(site.corpus.articles), "feeds": len(site.feeds), "problems": len(problems),
-        "rejected": site.corpus.rejected, "first_problems": [printable(str(p)) for p in problems[:HEALTH_PROBLEMS]],
-        "first_error": bool(problems) and problems[0].severity == "error",
-        "last_reload": loaded_at.isoformat(timespec="seconds"),
-    }
-
-
 def _publisher(settings: Settings) -> Publisher | None:
     return Publisher(settings.websub_hub, open_ledger(settings.cache_dir)) if settings.websub_hub else None
-
-
-def _unchanged(before: Prepared | None, new: Prepared | None) -> Prepared:
-    """``before`` when ``new`` has the same bytes (or was not rendered): its object and date stay, nothing announced."""
-    if new is None or (before is not None and before.etag == new.etag and before.mimetype == new.mimetype):
-        assert before is not None  # not rendered means taken from the previous snapshot
-        return before
-    return new
 
 
 class FeedState:
     """What ``app.extensions["feedpub"]`` holds."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, first_build: bool = True) -> None:
+        """``first_build``: with a shared store and nothing published yet, build the first version now.
+        Without it (a server, whose requests start the reload thread) that thread builds it, so no
+        worker spends its boot loading (gunicorn would time it out) and requests get 503 meanwhile."""
         self.settings = settings
         self.loader = CorpusLoader(settings.seeds_dir, settings.max_file_bytes, keep_last_good=True,
                                    cache_dir=settings.cache_dir if settings.cache else None)
@@ -129,9 +93,9 @@ class FeedState:
                             store.path, exc)
                 self.lease = None
             else:
-                if not published and self.lease.try_take():  # the first start: the first request needs feeds
+                if first_build and not published and self.lease.try_take():
                     try:
-                        self.reload(announce=False)  # a first start announces nothing, as before a store
+                        self.reload()
                     finally:
                         self.lease.release()  # taken again after any fork, by a thread (watcher.start)
                 return
@@ -144,6 +108,13 @@ class FeedState:
             assert self.snapshot is not None
             return LocalView(self.snapshot, self, self.snapshot.status)
         return self.reader.view()
+
+    def first_view(self, wait: float) -> View | None:
+        """The first version, waited for up to ``wait`` seconds (its builder is at work: a first start)."""
+        deadline = time.monotonic() + wait
+        while (view := self.view()) is None and time.monotonic() < deadline:
+            time.sleep(FIRST_POLL)
+        return view
 
     def may_build(self) -> bool:
         """Whether this process builds (taking the lease if it is free); without a shared store, always."""
@@ -177,7 +148,7 @@ class FeedState:
                            render_archives=False, store=store, html_cache_size=ENTRY_HTML_CACHE)
         self._report(site)
         old = previous.prepared if previous else {}
-        prepared = {name: _unchanged(old.get(name), fresh.get(name)) for name in site.outputs}
+        prepared = {name: unchanged(old.get(name), fresh.get(name)) for name in site.outputs}
         prepared.update(self.dated({name: new for name, new in prepared.items() if new is not old.get(name)},
                                    read_at))
         return Snapshot(site, prepared, datetime.now(UTC), read_at)
@@ -234,6 +205,7 @@ class FeedState:
                 if (stamp == self._stamp and self.failed is None) or self._waiting(stamp):
                     self._set_health(True, None)
                     return False
+                first = self.lease is not None and self.builder.version is None
                 changed_names, articles, rendered, purge = self._next_version(stamp)
             except (SeedsUnavailable, OSError) as exc:
                 self._set_health(False, printable(str(exc)))
@@ -244,6 +216,7 @@ class FeedState:
             self._stamp = stamp
             self.failed, self._failed_stamp, self._retry_delay = None, None, RETRY_FIRST
             self._set_health(True, None)
+            announce = announce and not first  # the very first version is no change to tell anyone of
             if changed_names and announce and self.publisher is not None:  # also sends what others left pending
                 self.publisher.changed(self._feed_urls(changed_names))
             if purge and announce and self.purger is not None:  # the same, for a CDN in front
@@ -339,5 +312,5 @@ class FeedState:
             self._watcher = thread
 
 
-HEALTH_PROBLEMS = 5  # problem lines /healthz shows
+FIRST_POLL = 0.05  # seconds between looks at the store while the first version is being built
 RETRY_FIRST = 1.0  # seconds before a failed reload is tried again on the same files (then 2, 4... up to 30)

@@ -27,7 +27,8 @@ from .shared_store import Row, SharedStore, Source, source_feed
 from .store import OnDemand, Prepared, prepare, stored
 
 if TYPE_CHECKING:
-    from .state import FeedState, Snapshot
+    from .snapshot import Snapshot
+    from .state import FeedState
 
 ON_DEMAND_SIZE = 256  # archive pages and filtered feeds a version keeps
 ENTRY_HTML_CACHE = 1024  # articles whose entry HTML and fragments a process keeps for its filtered views
