@@ -7,7 +7,10 @@ For each corpus size it measures, each beside a baseline taken in the same run:
 * full render of all feeds (``render_site``) against the cold load time;
 * ``feedpub build`` into an empty directory, with nothing changed, after one file is edited and after
   one is added;
-* how long an edited / added file takes to be served by both gunicorn workers;
+* a cold ``feedpub build`` (empty cache) against the same baseline;
+* gunicorn with 2 and 4 workers and one builder (:mod:`benchmarks.fleet`): time until every worker serves
+  after a first start (cold store) and a restart (warm store), memory per worker and the builder's, and
+  how long an edited / added file takes to be served by every worker;
 * requests/s for a cached feed, 200 and 304 (wrk against gunicorn -w 2 on 127.0.0.1) against a bare
   Flask route returning the same bytes and nginx serving the static tree;
 * peak memory per worker;
@@ -259,7 +262,10 @@ def phase_serve(seeds: Path, work: Path, cache: Path, site: Path, runs: int, sec
     """bare Flask, nginx and feedpub (and optionally feedpub with its watcher asleep) all started; then, run by
     run, each one alone gets the CPUs (the others are SIGSTOPped) for a warm-up, a wrk 200 and a wrk 304."""
     static_body = (site / "all.xml").read_bytes()
-    feed_env = {"FEEDPUB_SEEDS_DIR": str(seeds), "FEEDPUB_SITE_URL": SITE_URL, "FEEDPUB_CACHE_DIR": str(cache)}
+    # Each feedpub server gets a cache dir of its own (the warm parse cache, no served store): two servers
+    # sharing one would share one builder.
+    feed_env = {"FEEDPUB_SEEDS_DIR": str(seeds), "FEEDPUB_SITE_URL": SITE_URL,
+                "FEEDPUB_CACHE_DIR": str(fleet.fresh_cache(cache, work / "cache-serve"))}
     servers = {
         "bare": (serve.gunicorn("bare-flask", "benchmarks.bare_flask:app",
                                 {"BENCH_BODY_FILE": str(site / "all.xml"), "BENCH_CONTENT_TYPE": RSS_TYPE}, work),
@@ -268,8 +274,9 @@ def phase_serve(seeds: Path, work: Path, cache: Path, site: Path, runs: int, sec
         "feedpub": (serve.gunicorn("feedpub", "wsgi:app", feed_env, work), True),
     }
     if watcher_idle_variant:
-        servers["feedpub_idle_watcher"] = (serve.gunicorn("feedpub-idle", "wsgi:app",
-                                                          {**feed_env, "FEEDPUB_RELOAD_INTERVAL": "3600"}, work), True)
+        idle_env = {**feed_env, "FEEDPUB_RELOAD_INTERVAL": "3600",
+                    "FEEDPUB_CACHE_DIR": str(fleet.fresh_cache(cache, work / "cache-serve-idle"))}
+        servers["feedpub_idle_watcher"] = (serve.gunicorn("feedpub-idle", "wsgi:app", idle_env, work), True)
     out: dict[str, Any] = {}
     try:
         for name, (server, gunicorn) in servers.items():
