@@ -167,7 +167,8 @@ def table(n: int, r: dict[str, Any], d: dict[str, Any], runs: int) -> str:
                         f"{fmt_rate(d['nginx_' + kind])} | {d['ratio_bare_' + kind]:.2f}x bare Flask; "
                         f"{d['ratio_nginx_' + kind]:.3f}x nginx | >= 0.9x bare Flask | "
                         f"{verdict(d['t_serve_' + kind], '{:.2f}x'.format(d['ratio_bare_' + kind]))} |")
-        rows.append(f"| peak memory per gunicorn worker (VmHWM, max of 2; after load / after wrk) | "
+        rows.append(f"| peak memory per gunicorn worker (VmHWM, max of 2, the builder included; after load / "
+                    f"after wrk) | "
                     f"{d['mem_load_hwm']:,.0f} / {d['mem_wrk_hwm']:,.0f} MiB (RSS {d['mem_wrk_rss']:,.0f} MiB) | "
                     f"bare Flask worker {d['mem_bare_hwm']:,.0f} MiB | — | <= 300 MiB | "
                     f"{verdict(d['t_memory'], '{:,.0f} MiB'.format(max(d['mem_load_hwm'], d['mem_wrk_hwm'])))} |")

@@ -21,7 +21,8 @@ def _servers(snap: dict[str, Any], builder: int | None) -> list[dict[str, float]
 
 
 def _builder(snap: dict[str, Any], builder: int | None) -> dict[str, float]:
-    return snap["workers"].get(str(builder), {})
+    found: dict[str, float] = snap["workers"].get(str(builder), {})
+    return found
 
 
 def _peak(mems: list[dict[str, float]], key: str) -> float:
@@ -29,7 +30,8 @@ def _peak(mems: list[dict[str, float]], key: str) -> float:
 
 
 def _total_pss(snap: dict[str, Any]) -> float:
-    return snap["master"].get("Pss", 0.0) + sum(m.get("Pss", 0.0) for m in snap["workers"].values())
+    processes: list[dict[str, float]] = [snap["master"], *snap["workers"].values()]
+    return sum(m.get("Pss", 0.0) for m in processes)
 
 
 def evaluate_workers(r: dict[str, Any], d: dict[str, Any]) -> None:
@@ -115,8 +117,8 @@ def worker_rows(r: dict[str, Any], d: dict[str, Any]) -> list[str]:
                     f"{_verdict(d[f't_ready_w{w}'], '{:.2f} s'.format(d[f'ready_w{w}']))} |")
         cold = f["cold"]
         rows.append(f"| gunicorn -w {w} first start, cold store (warm parse cache; one worker renders the site, the "
-                    f"others answer 503 meanwhile): start until every worker serves | {cold['ready']:.2f} s; first "
-                    f"worker {cold['first']:.2f} s | — | — | — | — |")
+                    f"others answer 503 meanwhile): start until every worker serves (one start) | "
+                    f"{cold['ready']:.2f} s; first worker {cold['first']:.2f} s | — | — | — | — |")
         if "exercised" not in f:
             continue
         lo, hi = min(int(k) for k in fleet), max(int(k) for k in fleet)

@@ -113,6 +113,7 @@ class Server:
     known_workers: set[int] = field(default_factory=set)
 
     def start(self) -> Server:
+        self.known_workers = set()  # a restart: the last start's pids may belong to anyone by now
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as handle:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(self.argv, env=self.env, cwd=REPO, stdout=handle, stderr=subprocess.STDOUT,
