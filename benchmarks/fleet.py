@@ -108,7 +108,8 @@ def start_ready(server: serve.Server, workers: int, tag: str, timeout: float = 1
 
 def exercise(server: serve.Server, site: Path, wrk_seconds: int) -> dict[str, Any]:
     """Ask for an even sample of the site's outputs, gzip and plain, on 4 connections; then wrk the feed."""
-    names = sorted(p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file())
+    files = (p.relative_to(site) for p in site.rglob("*") if p.is_file())
+    names = sorted(f.as_posix() for f in files if not any(part.startswith(".") for part in f.parts))  # no manifest
     step = max(1, len(names) // SAMPLE)
     sample = names[::step][:SAMPLE]
 

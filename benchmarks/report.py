@@ -22,7 +22,14 @@ from typing import Any
 
 from . import serve
 from .quiet import METER
-from .report_workers import change_rows, cold_build_row, evaluate_workers, summary_names, worker_rows
+from .report_workers import (
+    change_rows,
+    cold_build_row,
+    evaluate_workers,
+    summary_names,
+    worker_details,
+    worker_rows,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 FEED_PATH = "/feeds/all.xml"
@@ -232,6 +239,7 @@ def details(n: int, r: dict[str, Any], d: dict[str, Any]) -> str:
         out.append(f"- Reload latency: the runner writes the file, then polls on fresh connections every 20 ms; "
                    f"gunicorn's access log (`%(p)s`) says which worker answered. A worker's time is its first answer "
                    f"with the new content ({sum(polls):,} polls in all).")
+    out += worker_details(r)
     return "\n".join(out)
 
 

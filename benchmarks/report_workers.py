@@ -94,7 +94,7 @@ def cold_build_row(r: dict[str, Any], d: dict[str, Any]) -> list[str]:
         return []
     files = d["files"]
     return [f"| cold `feedpub build`: empty cache dir and output dir (command wall time incl. start-up) | "
-            f"{files / d['cold_build_s']:,.0f}/s ({_spread(r['build']['cold_cli'], 1)}) | CSafeLoader, 1 process: "
+            f"{files / d['cold_build_s']:,.0f}/s; {_spread(r['build']['cold_cli'], 1)} | CSafeLoader, 1 process: "
             f"{d['base_rate']:,.0f}/s ({d['base_s']:.1f} s) | {d['cold_build_ratio']:.2f}x | >= 1.0x | "
             f"{_verdict(d['t_cold_build'], '{:.2f}x'.format(d['cold_build_ratio']))} |"]
 
@@ -176,3 +176,24 @@ def summary_names(d: dict[str, Any]) -> list[tuple[str, str]]:
         names.append((key, f"{'edited' if kind == 'edit' else 'added'} file served by every worker within "
                            f"{CHANGE_TARGET:g} s with -w {w}"))
     return names
+
+
+def worker_details(r: dict[str, Any]) -> list[str]:
+    """What the rows cannot say: which worker rendered the first version, and what the sample asked for."""
+    out = []
+    for w, f in sorted((int(k), v) for k, v in (r.get("workers") or {}).items()):
+        cold = f.get("cold")
+        if cold:
+            booted = cold.get("after_boot", {})
+            first = max(booted, key=lambda pid: booted[pid].get("VmHWM", 0.0), default=None)
+            if first is not None and int(first) != cold["builder"]["pid"]:
+                out.append(f"- -w {w}, cold store: worker {first} rendered the first version at its start "
+                           f"({booted[first].get('VmHWM', 0):,.0f} MiB then), but worker {cold['builder']['pid']} "
+                           f"took the builder lease afterwards and loaded the corpus again; both keep theirs.")
+        ex = f.get("exercise")
+        if ex:
+            failed = ", ".join(f"`{name}` {status}" for name, status in ex["first_failed"])
+            out.append(f"- -w {w}: the memory sample asked for {ex['outputs']:,} of the site's {ex['of']:,} outputs "
+                       f"(one in {max(1, ex['of'] // ex['outputs'])} by name, gzip and plain); "
+                       f"{ex['not_200']} answers were not 200" + (f" ({failed})" if failed else "") + ".")
+    return out
