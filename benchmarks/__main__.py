@@ -7,7 +7,10 @@ For each corpus size it measures, each beside a baseline taken in the same run:
 * full render of all feeds (``render_site``) against the cold load time;
 * ``feedpub build`` into an empty directory, with nothing changed, after one file is edited and after
   one is added;
-* how long an edited / added file takes to be served by both gunicorn workers;
+* a cold ``feedpub build`` (empty cache) against the same baseline;
+* gunicorn with 2 and 4 workers and one builder (:mod:`benchmarks.fleet`): time until every worker serves
+  after a first start (cold store) and a restart (warm store), memory per worker and the builder's, and
+  how long an edited / added file takes to be served by every worker;
 * requests/s for a cached feed, 200 and 304 (wrk against gunicorn -w 2 on 127.0.0.1) against a bare
   Flask route returning the same bytes and nginx serving the static tree;
 * peak memory per worker;
@@ -39,14 +42,14 @@ from typing import Any
 
 from tests import corpusgen as gen
 
-from . import serve
+from . import fleet, serve
 from .probe import SITE_URL, article_files
 from .quiet import METER
-from .report import FEED_PATH, REPO, code_version, evaluate, fmt_seconds, label, median, render_report
+from .report import FEED_PATH, REPO, code_version, evaluate, label, median, render_report
 from .serve import log
 
 RSS_TYPE = "application/rss+xml; charset=utf-8"
-PHASES = ("load", "build", "serve", "reload", "incremental", "memory", "profiles")
+PHASES = ("load", "build", "serve", "workers", "reload", "incremental", "memory", "profiles")
 
 
 # ----------------------------------------------------------------------------------------------- helpers
@@ -199,7 +202,8 @@ def phase_load(seeds: Path, work: Path, runs: int, slow_runs: int) -> dict[str, 
 
 def phase_build(seeds: Path, work: Path, cache: Path, runs: int) -> dict[str, Any]:
     """Full builds into empty directories: `feedpub build`'s code path in-process (stage timings, render alone),
-    then the `feedpub build` command itself once, whose tree is the one nginx serves."""
+    the `feedpub build` command with an empty cache (a cold build, against the load baseline), then the
+    command once with the warm cache, whose tree is the one nginx serves."""
     builds = []
     for i in range(runs):
         out = work / f"site-probe-{i}"
@@ -211,6 +215,16 @@ def phase_build(seeds: Path, work: Path, cache: Path, runs: int) -> dict[str, An
         log(f"  full build {i + 1}/{runs} (in-process stages): total {b['stages']['total']:.1f} s, render "
             f"{b['stages']['render']:.1f} s, write {b['stages']['write']:.1f} s; {b['outputs']:,} files, "
             f"{b['bytes'] / 2**20:,.0f} MiB")
+    cold = []
+    for i in range(runs):  # the command as a first build runs it: empty cache, empty directory
+        scratch, scratch_cache = work / "site-cold", work / "cache-build-cold"
+        for path in (scratch, scratch_cache):
+            shutil.rmtree(path, ignore_errors=True)
+        METER.wait()
+        cold.append(feedpub_build(seeds, scratch, scratch_cache)[0])
+        log(f"  cold `feedpub build` {i + 1}/{runs} (empty cache and directory): {cold[-1]:.1f} s")
+    for path in (work / "site-cold", work / "cache-build-cold"):
+        shutil.rmtree(path, ignore_errors=True)
     site = work / "site"
     shutil.rmtree(site, ignore_errors=True)
     METER.wait()
@@ -221,7 +235,7 @@ def phase_build(seeds: Path, work: Path, cache: Path, runs: int) -> dict[str, An
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-c", "import feedpub.cli"], cwd=REPO, env=serve.clean_env(), check=True)
         startup.append(time.perf_counter() - t0)
-    return {"builds": builds, "cli_seconds": cli_seconds, "summary": summary, "site": str(site),
+    return {"builds": builds, "cold_cli": cold, "cli_seconds": cli_seconds, "summary": summary, "site": str(site),
             "startup": startup, "newest": builds[-1]["newest"]}
 
 
@@ -248,7 +262,10 @@ def phase_serve(seeds: Path, work: Path, cache: Path, site: Path, runs: int, sec
     """bare Flask, nginx and feedpub (and optionally feedpub with its watcher asleep) all started; then, run by
     run, each one alone gets the CPUs (the others are SIGSTOPped) for a warm-up, a wrk 200 and a wrk 304."""
     static_body = (site / "all.xml").read_bytes()
-    feed_env = {"FEEDPUB_SEEDS_DIR": str(seeds), "FEEDPUB_SITE_URL": SITE_URL, "FEEDPUB_CACHE_DIR": str(cache)}
+    # Each feedpub server gets a cache dir of its own (the warm parse cache, no served store): two servers
+    # sharing one would share one builder.
+    feed_env = {"FEEDPUB_SEEDS_DIR": str(seeds), "FEEDPUB_SITE_URL": SITE_URL,
+                "FEEDPUB_CACHE_DIR": str(fleet.fresh_cache(cache, work / "cache-serve"))}
     servers = {
         "bare": (serve.gunicorn("bare-flask", "benchmarks.bare_flask:app",
                                 {"BENCH_BODY_FILE": str(site / "all.xml"), "BENCH_CONTENT_TYPE": RSS_TYPE}, work),
@@ -257,8 +274,9 @@ def phase_serve(seeds: Path, work: Path, cache: Path, site: Path, runs: int, sec
         "feedpub": (serve.gunicorn("feedpub", "wsgi:app", feed_env, work), True),
     }
     if watcher_idle_variant:
-        servers["feedpub_idle_watcher"] = (serve.gunicorn("feedpub-idle", "wsgi:app",
-                                                          {**feed_env, "FEEDPUB_RELOAD_INTERVAL": "3600"}, work), True)
+        idle_env = {**feed_env, "FEEDPUB_RELOAD_INTERVAL": "3600",
+                    "FEEDPUB_CACHE_DIR": str(fleet.fresh_cache(cache, work / "cache-serve-idle"))}
+        servers["feedpub_idle_watcher"] = (serve.gunicorn("feedpub-idle", "wsgi:app", idle_env, work), True)
     out: dict[str, Any] = {}
     try:
         for name, (server, gunicorn) in servers.items():
@@ -297,47 +315,16 @@ def phase_serve(seeds: Path, work: Path, cache: Path, site: Path, runs: int, sec
 
 def phase_reload(seeds: Path, work: Path, cache: Path, newest_index: int, runs: int,
                  mutations: Mutations) -> dict[str, Any]:
-    """gunicorn -w 2 with FEEDPUB_RELOAD_INTERVAL=1: seconds from writing a file to both workers serving it."""
-    access_path = work / "reload-access.log"
-    access_path.unlink(missing_ok=True)
-    env = {"FEEDPUB_SEEDS_DIR": str(seeds), "FEEDPUB_SITE_URL": SITE_URL, "FEEDPUB_CACHE_DIR": str(cache),
-           "FEEDPUB_RELOAD_INTERVAL": "1"}
-    server = serve.gunicorn("feedpub-reload", "wsgi:app", env, work, access_log=access_path)
+    """gunicorn -w 2 with FEEDPUB_RELOAD_INTERVAL=1 (its own cache dir: a cold store): seconds from writing
+    a file to both workers serving it. The workers phase measures the same on its servers when it runs."""
+    server = fleet.fleet_server(seeds, fleet.fresh_cache(cache, work / "cache-reload"), work, 2)
     server.start()
-    out: dict[str, Any] = {"interval": 1, "edit": [], "add": []}
     try:
-        server.wait_ready(2, timeout=900)
-        server.wait_http(FEED_PATH, timeout=120)
-        time.sleep(3)  # let both watchers settle (first scan)
-        access = serve.AccessLog(access_path)
-        etag = serve.get(server.port, FEED_PATH)[1]["etag"]
-        for i in range(runs):
-            METER.wait()
-            t_write = time.perf_counter()
-            mutations.edit(newest_index)
-            result = serve.wait_for_change(server, access, FEED_PATH, lambda s, h, b: h.get("etag"), etag, t_write,
-                                           f"e{i}")
-            out["edit"].append(result)
-            etag = serve.get(server.port, FEED_PATH)[1]["etag"]
-            log(f"  edit {i + 1}/{runs}: first worker {fmt_seconds(result['first_worker'])}, "
-                f"both workers {fmt_seconds(result['all_workers'])}")
-            time.sleep(1.5)
-        count = json.loads(serve.get(server.port, "/healthz")[2])["articles"]
-        for i in range(runs):
-            METER.wait()
-            t_write = time.perf_counter()
-            mutations.add()
-            result = serve.wait_for_change(server, access, "/healthz", lambda s, h, b: json.loads(b)["articles"],
-                                           count, t_write, f"a{i}")
-            out["add"].append(result)
-            count += 1
-            log(f"  add {i + 1}/{runs}: first worker {fmt_seconds(result['first_worker'])}, "
-                f"both workers {fmt_seconds(result['all_workers'])}")
-            time.sleep(1.5)
-        out["log_tail"] = server.tail(5)
+        server.wait_ready(2, timeout=1800)
+        server.wait_http(FEED_PATH, timeout=1800)
+        return fleet.change_to_served(server, newest_index, runs, mutations, "r")
     finally:
         server.stop()
-    return out
 
 
 def phase_incremental(seeds: Path, work: Path, cache: Path, site: Path, newest_index: int, runs: int,
@@ -437,7 +424,17 @@ def run_size(n: int, args: argparse.Namespace, work: Path, phases: set[str]) -> 
             METER.start(f"{size} serve")
             r["serve"] = phase_serve(seeds, sw, cache, site, args.runs, args.wrk_seconds, args.watcher_variant)
             METER.stop(f"{size} serve")
-        if "reload" in phases and newest:
+        if "workers" in phases and site:
+            counts = [int(x) for x in args.worker_counts.split(",")]
+            log(f"[{label(n)}] gunicorn -w {' / -w '.join(map(str, counts))}: ready time and memory per worker"
+                + (", edits and additions served by every worker" if "reload" in phases else ""))
+            METER.start(f"{size} workers")
+            change = (newest_index, mutations) if "reload" in phases and newest else None
+            r["workers"] = fleet.phase_workers(seeds, sw, cache, site, counts, args.runs, args.wrk_seconds, change)
+            METER.stop(f"{size} workers")
+            if "change" in r["workers"].get("2", {}):
+                r["reload"] = r["workers"]["2"]["change"]  # the reload rows: the same measurement with -w 2
+        if "reload" in phases and newest and "reload" not in r:
             log(f"[{label(n)}] reload latency (edit the newest article, add one article)")
             METER.start(f"{size} reload")
             r["reload"] = phase_reload(seeds, sw, cache, newest_index, args.runs, mutations)
@@ -486,6 +483,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="corpus generator seed (default 0)")
     parser.add_argument("--wrk-seconds", type=int, default=5, help="duration of each wrk run (default 5)")
     parser.add_argument("--phases", default=",".join(PHASES), help=f"subset of {','.join(PHASES)}")
+    parser.add_argument("--worker-counts", default="2,4",
+                        help="gunicorn worker counts of the workers phase (default 2,4)")
     parser.add_argument("--profile-all", action="store_true", help="profile every stage, not only targets not met")
     parser.add_argument("--watcher-variant", action="store_true",
                         help="also serve feedpub with FEEDPUB_RELOAD_INTERVAL=3600, to show the reload watcher's cost")

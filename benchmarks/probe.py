@@ -230,7 +230,9 @@ def probe_server(args: argparse.Namespace) -> dict[str, Any]:
             prepared_seconds[0] += time.perf_counter() - t1
 
     state_mod.render_site, state_mod.prepare = render_site, prepare
-    config: dict[str, Any] = {"TESTING": True, "seeds_dir": args.seeds, "site_url": SITE_URL}  # TESTING: no watcher
+    # TESTING: no watcher. one_builder off: this process renders and holds its own snapshot, so its stages,
+    # outputs and reload can be looked at in-process (the shared store's builder does the same render and load).
+    config: dict[str, Any] = {"TESTING": True, "seeds_dir": args.seeds, "site_url": SITE_URL, "one_builder": False}
     if args.cache_dir:
         config["cache_dir"] = args.cache_dir
     if args.no_archives:

@@ -22,6 +22,14 @@ from typing import Any
 
 from . import serve
 from .quiet import METER
+from .report_workers import (
+    change_rows,
+    cold_build_row,
+    evaluate_workers,
+    summary_names,
+    worker_details,
+    worker_rows,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 FEED_PATH = "/feeds/all.xml"
@@ -97,6 +105,7 @@ def evaluate(r: dict[str, Any]) -> dict[str, Any]:
         d["mem_wrk_rss"] = max(v.get("VmRSS", 0) for v in fp["after_wrk"].values())
         d["mem_bare_hwm"] = max(v.get("VmHWM", 0) for v in sv["bare"]["after_wrk"].values())
         d["t_memory"] = max(d["mem_load_hwm"], d["mem_wrk_hwm"]) <= 300
+    evaluate_workers(r, d)
     return d
 
 
@@ -132,6 +141,7 @@ def table(n: int, r: dict[str, Any], d: dict[str, Any], runs: int) -> str:
                     f"<= 10% | {verdict(d.get('t_render'), '%.0f%%' % (d.get('render_share', 0) * 100))} |")
         rows.append(f"| full build into an empty directory, warm cache (`feedpub build`'s code path; process wall "
                     f"time incl. start-up) | {spread(walls)} | — | — | — | — |")
+        rows += cold_build_row(r, d)
     inc = r.get("incremental")
     if inc:
         rows.append(f"| `feedpub build`, nothing changed (same out dir, warm cache) | {spread(inc['nothing_changed'])} "
@@ -153,6 +163,7 @@ def table(n: int, r: dict[str, Any], d: dict[str, Any], runs: int) -> str:
             rows.append(f"| server: {what} served by both workers (gunicorn -w 2, FEEDPUB_RELOAD_INTERVAL=1) | "
                         f"{shown}{first} | — | — | <= 2 s | "
                         f"{verdict(d['t_reload_' + kind], fmt_seconds(d['reload_' + kind + '_s']))} |")
+    rows += change_rows(r, d)
     sv = r.get("serve")
     if sv:
         for kind, what in (("200", "200"), ("304", "304 (If-None-Match)")):
@@ -163,13 +174,16 @@ def table(n: int, r: dict[str, Any], d: dict[str, Any], runs: int) -> str:
                         f"{fmt_rate(d['nginx_' + kind])} | {d['ratio_bare_' + kind]:.2f}x bare Flask; "
                         f"{d['ratio_nginx_' + kind]:.3f}x nginx | >= 0.9x bare Flask | "
                         f"{verdict(d['t_serve_' + kind], '{:.2f}x'.format(d['ratio_bare_' + kind]))} |")
-        rows.append(f"| peak memory per gunicorn worker (VmHWM, max of 2; after load / after wrk) | "
+        rows.append(f"| peak memory per gunicorn worker (VmHWM, max of 2, the builder included; after load / "
+                    f"after wrk) | "
                     f"{d['mem_load_hwm']:,.0f} / {d['mem_wrk_hwm']:,.0f} MiB (RSS {d['mem_wrk_rss']:,.0f} MiB) | "
                     f"bare Flask worker {d['mem_bare_hwm']:,.0f} MiB | — | <= 300 MiB | "
                     f"{verdict(d['t_memory'], '{:,.0f} MiB'.format(max(d['mem_load_hwm'], d['mem_wrk_hwm'])))} |")
-        rows.append(f"| gunicorn start until both workers serve (warm cache) | "
+        rows.append(f"| gunicorn -w 2 start until a worker serves (warm parse cache; the store is built at this "
+                    f"start) | "
                     f"{sv['feedpub']['start_seconds']:.1f} s | bare Flask {sv['bare']['start_seconds']:.1f} s "
                     f"| — | — | — |")
+    rows += worker_rows(r, d)
     return "\n".join(rows)
 
 
@@ -225,6 +239,7 @@ def details(n: int, r: dict[str, Any], d: dict[str, Any]) -> str:
         out.append(f"- Reload latency: the runner writes the file, then polls on fresh connections every 20 ms; "
                    f"gunicorn's access log (`%(p)s`) says which worker answered. A worker's time is its first answer "
                    f"with the new content ({sum(polls):,} polls in all).")
+    out += worker_details(r)
     return "\n".join(out)
 
 
@@ -353,7 +368,9 @@ def profiles(n: int, r: dict[str, Any], d: dict[str, Any]) -> str:
         st = p["stages"]
         stages = " → ".join(f"{k} {v['VmRSS']:,.0f}" for k, v in st.items())
         times = ", ".join(f"{k} {v:.1f} s" for k, v in p["times"].items())
-        text = (f"**One server worker in-process ({size}).** `create_app()` stage by stage, RSS in MiB: {stages}. "
+        text = (f"**One server worker in-process ({size}), `one_builder` off (it renders and holds its own "
+                f"snapshot: what the builder worker loads and renders, in a form the probe can look into).** "
+                f"`create_app()` stage by stage, RSS in MiB: {stages}. "
                 f"Time: {times}. It keeps {p['outputs']:,} outputs ({_kinds(p['by_kind'])}): "
                 f"{p['output_mib']:,.0f} MiB of bodies, held gzip-compressed ({p['gzip_mib']:,.0f} MiB) with up to "
                 f"{p['plain_cache_mib']:,.0f} MiB of plain copies for clients without gzip"
@@ -426,7 +443,7 @@ def render_report(results: list[dict[str, Any]], command: str, started: datetime
              ("t_add_build", "`feedpub build` after an addition <= 5 s"),
              ("t_render", "full render <= 10% of cold load"), ("t_memory", "memory per worker <= 300 MiB"),
              ("t_serve_200", "cached feed 200 >= 0.9x bare Flask"),
-             ("t_serve_304", "cached feed 304 >= 0.9x bare Flask")]
+             ("t_serve_304", "cached feed 304 >= 0.9x bare Flask"), *summary_names(d)]
     for key, text in names:
         if key in d:
             summary.append(f"- {'met' if d[key] else '**not met**'}: {text}")
@@ -482,6 +499,20 @@ def render_report(results: list[dict[str, Any]], command: str, started: datetime
               "`--timeout 3600` so a paused master does not kill its workers on resuming. Memory: VmHWM/VmRSS "
               "from /proc/<pid>/status of each worker, after loading (gunicorn's `post_worker_init`) and after "
               "the wrk runs.",
+              "- **Cold build**: the `feedpub build` command (wall time, start-up included) with an empty cache "
+              "directory into an empty directory, against the baseline load's rate over the same files.",
+              "- **Workers** (one builder, issue 13): `gunicorn -w N wsgi:app` (FEEDPUB_RELOAD_INTERVAL=1) for each "
+              "worker count, with a cache directory of its own holding only a copy of the warm parse cache. Its "
+              "first start has no served store (one worker renders the site); every later start is a restart onto "
+              "the store the last one left. Ready: from starting gunicorn until every worker has answered 200 for "
+              "the feed (polled every 50 ms on fresh connections; gunicorn's access log, `%(p)s`, says which "
+              "worker answered). The builder is the worker `/healthz` names (`builder.pid`); the runner then "
+              "waits until every worker has been idle for 2 s (the builder has loaded the corpus it took over) "
+              "and reads VmHWM, VmRSS (/proc/<pid>/status) and PSS (/proc/<pid>/smaps_rollup: shared pages split "
+              "between the processes mapping them) of each worker; again after the last restart has answered an "
+              "even sample of the site's outputs (gzip and plain, 4 connections) and a wrk run. Memory per worker "
+              "is the largest of the workers that do not build; the builder is reported apart. The same server "
+              "then times edits and additions until every worker serves them (the reload rows for -w 2).",
               "- **Profiles** are taken only for targets not met, after the measurements, in separate processes.",
               ""]
     return "\n".join(lines)

@@ -108,10 +108,12 @@ class Server:
     log_path: Path
     port: int
     ready_dir: Path | None = None
+    access_log: Path | None = None  # gunicorn's, one line per request: ``<pid> query status etag``
     proc: subprocess.Popen[bytes] | None = None
     known_workers: set[int] = field(default_factory=set)
 
     def start(self) -> Server:
+        self.known_workers = set()  # a restart: the last start's pids may belong to anyone by now
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as handle:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(self.argv, env=self.env, cwd=REPO, stdout=handle, stderr=subprocess.STDOUT,
@@ -256,7 +258,8 @@ def gunicorn(name: str, app: str, env: dict[str, str], work: Path, workers: int 
     if access_log is not None:
         argv += ["--access-logfile", str(access_log), "--access-logformat", "%(p)s %(q)s %(s)s %({etag}o)s"]
     argv.append(app)
-    return Server(name, argv, clean_env({**env, "BENCH_READY_DIR": str(ready)}), work / f"{name}.log", port, ready)
+    return Server(name, argv, clean_env({**env, "BENCH_READY_DIR": str(ready)}), work / f"{name}.log", port, ready,
+                  access_log)
 
 
 NGINX_CONF = """\
@@ -376,16 +379,18 @@ class AccessLog:
 
 
 def wait_for_change(server: Server, access: AccessLog, path: str, value_of: Any, old: Any, t_write: float,
-                    run: str, timeout: float = 60.0, interval: float = 0.02) -> dict[str, Any]:
-    """Poll ``path`` (fresh connection each time) until every worker has answered with a value other than
-    ``old``. Returns, per worker pid, seconds from ``t_write`` to its first new answer, and the last time
-    it still answered the old value (so the true moment lies between the two)."""
+                    run: str, timeout: float = 60.0, interval: float = 0.02, expect: int = 1) -> dict[str, Any]:
+    """Poll ``path`` (fresh connection each time) until every worker (at least ``expect`` of them: a
+    starting master may not have forked them all yet) has answered with a value other than ``old``.
+    Returns, per worker pid, seconds from ``t_write`` to its first new answer, and the last time it
+    still answered the old value (so the true moment lies between the two)."""
     answers: list[tuple[str, float, Any]] = []
     first_new: dict[int, float] = {}
     last_old: dict[int, float] = {}
     deadline = time.monotonic() + timeout
     n = 0
     workers: list[int] = server.workers()
+    done = False
     while time.monotonic() < deadline:
         n += 1
         probe = f"{run}-{n}"
@@ -408,12 +413,12 @@ def wait_for_change(server: Server, access: AccessLog, path: str, value_of: Any,
                 last_old[pid] = max(last_old.get(pid, 0.0), seconds)
         answers = pending
         workers = server.workers()
-        if workers and all(pid in first_new for pid in workers):
+        done = len(workers) >= max(expect, 1) and all(pid in first_new for pid in workers)
+        if done:
             break
         time.sleep(interval)
     return {"workers": {str(pid): {"first_new": first_new.get(pid), "last_old": last_old.get(pid)}
                         for pid in workers},
-            "all_workers": max((first_new.get(pid, float("inf")) for pid in workers), default=None)
-            if all(pid in first_new for pid in workers) else None,
+            "all_workers": max(first_new[pid] for pid in workers) if done else None,
             "first_worker": min(first_new.values()) if first_new else None,
             "polls": n}
