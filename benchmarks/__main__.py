@@ -244,7 +244,8 @@ def start_checked(server: serve.Server, static_body: bytes, gunicorn: bool) -> d
     t0 = time.perf_counter()
     server.start()
     ready = server.wait_ready(2, timeout=1800) if gunicorn else {}
-    server.wait_http(FEED_PATH, timeout=120)
+    # A first start of feedpub on an empty store answers 503 until its builder published the site.
+    server.wait_http(FEED_PATH, timeout=1800)
     started = time.perf_counter() - t0
     status, headers, body = serve.get(server.port, FEED_PATH)
     etag = headers.get("etag", "")
