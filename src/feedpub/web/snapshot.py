@@ -26,7 +26,7 @@ class Snapshot:
     loaded_at: datetime
     read_at: datetime  # when its files were read: dates its new outputs (see FeedState.dated)
     # Archive pages and filtered feeds of this version, made when first asked for.
-    on_demand: OnDemand = field(default_factory=lambda: OnDemand(views.ON_DEMAND_SIZE), compare=False)
+    on_demand: OnDemand[Prepared] = field(default_factory=lambda: OnDemand(views.ON_DEMAND_SIZE), compare=False)
 
     @cached_property
     def status(self) -> dict[str, object]:

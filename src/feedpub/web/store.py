@@ -15,6 +15,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
+from typing import Generic, TypeVar
 from datetime import datetime
 
 from werkzeug.http import http_date, quote_etag
@@ -22,6 +23,7 @@ from werkzeug.http import http_date, quote_etag
 from ..render.site import Output, body_version
 
 Headers = tuple[tuple[str, str], ...]
+T = TypeVar("T")
 # zlib's default: on a generated 10k corpus's feeds level 9 took 45% longer for 0.6% smaller bodies,
 # and a reload compresses every document it renders before any worker can serve the change.
 GZIP_LEVEL = 6
@@ -105,9 +107,9 @@ class PlainBodies:
         return body
 
 
-class OnDemand:
-    """Outputs rendered when first asked for (archive pages, filtered feeds): at most ``size``,
-    the least recently used out; thread-safe.
+class OnDemand(Generic[T]):
+    """What is made when first asked for (archive pages, filtered feeds, live feeds read back): at most
+    ``size``, the least recently used out; thread-safe.
 
     A render runs outside the lock, so a slow one holds up no other request. Two
     requests for one key at the same time may both render it; the first stored is
@@ -116,10 +118,10 @@ class OnDemand:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._made: OrderedDict[Hashable, Prepared] = OrderedDict()
+        self._made: OrderedDict[Hashable, T] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable, make: Callable[[], Prepared]) -> Prepared:
+    def get(self, key: Hashable, make: Callable[[], T]) -> T:
         with self._lock:
             found = self._made.get(key)
             if found is not None:

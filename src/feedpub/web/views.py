@@ -37,7 +37,7 @@ ENTRY_HTML_CACHE = 1024  # articles whose entry HTML and fragments a process kee
 class View(Protocol):
     status: dict[str, Any]  # what /healthz says of this version (see FeedState.status)
     @property
-    def on_demand(self) -> OnDemand:
+    def on_demand(self) -> OnDemand[Prepared]:
         """What this version made when first asked for: archive pages, filtered views, deltas."""
 
     @property
@@ -80,7 +80,7 @@ class LocalView:
     status: dict[str, Any]
 
     @property
-    def on_demand(self) -> OnDemand:
+    def on_demand(self) -> OnDemand[Prepared]:
         return self.snapshot.on_demand
 
     @property
@@ -137,8 +137,9 @@ class StoredView:
     reader: Reader
     version: int
     status: dict[str, Any]
-    on_demand: OnDemand = field(default_factory=lambda: OnDemand(ON_DEMAND_SIZE))
-    sources: OnDemand = field(default_factory=lambda: OnDemand(ON_DEMAND_SIZE))  # live feeds read back
+    on_demand: OnDemand[Prepared] = field(default_factory=lambda: OnDemand(ON_DEMAND_SIZE))
+    # Live feeds read back, with their current entries (None: the output is no live feed).
+    sources: OnDemand[tuple[Feed, Format] | None] = field(default_factory=lambda: OnDemand(ON_DEMAND_SIZE))
 
     def output(self, name: str) -> Prepared | None:
         return self.reader.output(self.version, name)
@@ -159,7 +160,7 @@ class StoredView:
             members = tuple(articles[m.id] for m in found.members[:limit] if m.id in articles)
             return source_feed(found, members, limit), _format(found, name)
 
-        return self.sources.get(name, make)  # type: ignore[arg-type, return-value]
+        return self.sources.get(name, make)
 
     @property
     def context(self) -> SiteContext:
