@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -48,13 +49,16 @@ def wait_for(predicate, timeout: float, what: str) -> None:
 
 WORKER = "X-Test-Worker"  # which worker answered: added by the wrapper below, never by feedpub
 TAGGED_APP = """
-import faulthandler, importlib, os, signal
+import faulthandler, importlib, os, signal, time
 faulthandler.register(signal.SIGUSR1)  # a stuck worker's threads, in the log (kill -USR1 PID)
 _module, _, _name = os.environ["FEEDPUB_TEST_APP"].partition(":")
 _app = getattr(importlib.import_module(_module), _name)
 
 
 def app(environ, start_response):
+    if "HTTP_X_TEST_HOLD" in environ:  # keep this worker busy a moment: the next connection goes to another
+        time.sleep(float(environ["HTTP_X_TEST_HOLD"]))
+
     def start(status, headers, exc_info=None):
         return start_response(status, [*headers, ("X-Test-Worker", str(os.getpid()))], exc_info)
     return _app(environ, start)
@@ -99,17 +103,20 @@ def every_worker(url: str, predicate: Callable[[tuple[int, dict[str, str], bytes
                  workers: int = 2, tries: int = 400, headers: dict[str, str] | None = None) -> bool:
     """Whether every answer to ``url`` satisfies ``predicate`` until each of ``workers`` has answered.
 
-    Which sync worker accepts a connection is the kernel's choice, and one idle worker may
-    take many in a row: a fixed number of requests does not reach them all.
+    Which sync worker accepts a connection is the kernel's choice, and one idle worker may take
+    every connection in a row. So requests go out ``workers`` at a time, each holding its worker
+    for a moment (a test-only header the wrapper obeys): a busy worker cannot take the next one.
     """
     answered: set[str] = set()
-    for _ in range(tries):
-        response = fetch(url, headers)
-        if not predicate(response):
-            return False
-        answered.add(response[1][WORKER])
-        if len(answered) == workers:
-            return True
+    held = {**(headers or {}), "X-Test-Hold": "0.05"}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for _ in range(max(tries // workers, 1)):
+            for response in pool.map(lambda _: fetch(url, held), range(workers)):
+                if not predicate(response):
+                    return False
+                answered.add(response[1][WORKER])
+            if len(answered) == workers:
+                return True
     pytest.fail(f"{tries} requests for {url} reached only workers {sorted(answered)}")
 
 

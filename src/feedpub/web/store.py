@@ -15,8 +15,8 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
-from typing import Generic, TypeVar
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from werkzeug.http import http_date, quote_etag
 
