@@ -12,7 +12,6 @@ import hashlib
 import os
 import platform
 import re
-import statistics
 import subprocess
 import traceback
 from datetime import datetime
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import serve
+from .cells import change_cell, fmt_rate, fmt_seconds, median, spread, verdict
 from .quiet import METER
 from .report_workers import (
     change_rows,
@@ -37,24 +37,6 @@ FEED_PATH = "/feeds/all.xml"
 
 def label(n: int) -> str:
     return f"{n // 1000}k" if n % 1000 == 0 else str(n)
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
-def fmt_seconds(value: float | None) -> str:
-    return "timeout" if value is None else f"{value:.2f} s"
-
-
-def fmt_rate(value: float) -> str:
-    return f"{value:,.0f}/s"
-
-
-def spread(values: list[float], digits: int = 2, unit: str = " s") -> str:
-    if len(values) < 2:
-        return f"{values[0]:.{digits}f}{unit}" if values else "—"
-    return f"{median(values):.{digits}f}{unit} ({min(values):.{digits}f}–{max(values):.{digits}f}, n={len(values)})"
 
 
 def evaluate(r: dict[str, Any]) -> dict[str, Any]:
@@ -109,12 +91,6 @@ def evaluate(r: dict[str, Any]) -> dict[str, Any]:
     return d
 
 
-def verdict(ok: bool | None, text: str) -> str:
-    if ok is None:
-        return "—"
-    return f"**met** ({text})" if ok else f"**not met** ({text})"
-
-
 def table(n: int, r: dict[str, Any], d: dict[str, Any], runs: int) -> str:
     rows = ["| measurement | feedpub | baseline (same run) | ratio | target | result |", "|---|---|---|---|---|---|"]
     load = r.get("load")
@@ -155,13 +131,8 @@ def table(n: int, r: dict[str, Any], d: dict[str, Any], runs: int) -> str:
     if rel:
         for kind, what in (("edit", "edited file (new ETag of /feeds/all.xml)"),
                            ("add", "added file (article count in /healthz)")):
-            values = [x["all_workers"] for x in rel[kind]]
-            firsts = [x["first_worker"] for x in rel[kind] if x["first_worker"] is not None]
-            shown = spread([v for v in values if v is not None]) if None not in values else \
-                f"timeout in {values.count(None)} of {len(values)}"
-            first = f"; first worker {median(firsts):.2f} s" if firsts else ""
             rows.append(f"| server: {what} served by both workers (gunicorn -w 2, FEEDPUB_RELOAD_INTERVAL=1) | "
-                        f"{shown}{first} | — | — | <= 2 s | "
+                        f"{change_cell(rel[kind])} | — | — | <= 2 s | "
                         f"{verdict(d['t_reload_' + kind], fmt_seconds(d['reload_' + kind + '_s']))} |")
     rows += change_rows(r, d)
     sv = r.get("serve")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+from .cells import change_cell, spread, verdict
+
 MEMORY_TARGET = 150.0  # MiB per serving worker
 FLAT = 1.10  # "not growing with workers": the most workers may use this much more per worker than the fewest
 CHANGE_TARGET = 2.0  # seconds until every worker serves a change
@@ -76,27 +78,14 @@ def evaluate_workers(r: dict[str, Any], d: dict[str, Any]) -> None:
         d["t_server_mem_flat"] = d["server_mem_growth"] <= FLAT
 
 
-def _verdict(ok: bool | None, text: str) -> str:
-    if ok is None:
-        return "—"
-    return f"**met** ({text})" if ok else f"**not met** ({text})"
-
-
-def _spread(values: list[float], digits: int = 2) -> str:
-    if len(values) < 2:
-        return f"{values[0]:.{digits}f} s" if values else "—"
-    return (f"{statistics.median(values):.{digits}f} s ({min(values):.{digits}f}–{max(values):.{digits}f}, "
-            f"n={len(values)})")
-
-
 def cold_build_row(r: dict[str, Any], d: dict[str, Any]) -> list[str]:
     if "cold_build_s" not in d:
         return []
     files = d["files"]
     return [f"| cold `feedpub build`: empty cache dir and output dir (command wall time incl. start-up) | "
-            f"{files / d['cold_build_s']:,.0f}/s; {_spread(r['build']['cold_cli'], 1)} | CSafeLoader, 1 process: "
+            f"{files / d['cold_build_s']:,.0f}/s; {spread(r['build']['cold_cli'], 1)} | CSafeLoader, 1 process: "
             f"{d['base_rate']:,.0f}/s ({d['base_s']:.1f} s) | {d['cold_build_ratio']:.2f}x | >= 1.0x | "
-            f"{_verdict(d['t_cold_build'], '{:.2f}x'.format(d['cold_build_ratio']))} |"]
+            f"{verdict(d['t_cold_build'], '{:.2f}x'.format(d['cold_build_ratio']))} |"]
 
 
 def worker_rows(r: dict[str, Any], d: dict[str, Any]) -> list[str]:
@@ -111,10 +100,10 @@ def worker_rows(r: dict[str, Any], d: dict[str, Any]) -> list[str]:
         warm = [x["ready"] for x in f["warm"]]
         settled = statistics.median([x["builder"]["seconds"] for x in f["warm"]])
         rows.append(f"| gunicorn -w {w} restart onto its store (warm parse cache, warm store): start until every "
-                    f"worker serves the feed | {_spread(warm)}; first worker "
+                    f"worker serves the feed | {spread(warm)}; first worker "
                     f"{statistics.median([x['first'] for x in f['warm']]):.2f} s; builder has the corpus at "
                     f"{settled:.1f} s | — | — | <= {target:g} s | "
-                    f"{_verdict(d[f't_ready_w{w}'], '{:.2f} s'.format(d[f'ready_w{w}']))} |")
+                    f"{verdict(d[f't_ready_w{w}'], '{:.2f} s'.format(d[f'ready_w{w}']))} |")
         cold = f["cold"]
         rows.append(f"| gunicorn -w {w} first start, cold store (warm parse cache; one worker renders the site, the "
                     f"others answer 503 meanwhile): start until every worker serves (one start) | "
@@ -132,7 +121,7 @@ def worker_rows(r: dict[str, Any], d: dict[str, Any]) -> list[str]:
                     f"{f['exercise']['outputs']:,} outputs and wrk) | "
                     f"{d[f'idle_hwm_w{w}']:,.0f} / {d[f'server_hwm_w{w}']:,.0f} MiB (RSS "
                     f"{d[f'server_rss_w{w}']:,.0f}, PSS {d[f'server_pss_w{w}']:,.0f} MiB) | — | {ratio} | "
-                    f"{limit} | {_verdict(ok, f'{peak:,.0f} MiB')} |")
+                    f"{limit} | {verdict(ok, f'{peak:,.0f} MiB')} |")
         cold_snap = cold["idle"]
         cold_pid = cold["builder"]["pid"]
         rows.append(f"| the builder worker, -w {w}, and the whole server (after the same requests) | builder VmHWM "
@@ -151,15 +140,10 @@ def change_rows(r: dict[str, Any], d: dict[str, Any]) -> list[str]:
             continue
         for kind, what in (("edit", "edited file (new ETag of /feeds/all.xml)"),
                            ("add", "added file (article count in /healthz)")):
-            values = [x["all_workers"] for x in change[kind]]
-            firsts = [x["first_worker"] for x in change[kind] if x["first_worker"] is not None]
-            shown = _spread([v for v in values if v is not None]) if None not in values else \
-                f"timeout in {values.count(None)} of {len(values)}"
-            first = f"; first worker {statistics.median(firsts):.2f} s" if firsts else ""
             value = d[f"change_{kind}_w{w}"]
             rows.append(f"| server: {what} served by every worker (gunicorn -w {w}, FEEDPUB_RELOAD_INTERVAL=1) | "
-                        f"{shown}{first} | — | — | <= {CHANGE_TARGET:g} s | "
-                        f"{_verdict(d[f't_change_{kind}_w{w}'], 'timeout' if value is None else f'{value:.2f} s')} |")
+                        f"{change_cell(change[kind])} | — | — | <= {CHANGE_TARGET:g} s | "
+                        f"{verdict(d[f't_change_{kind}_w{w}'], 'timeout' if value is None else f'{value:.2f} s')} |")
     return rows
 
 

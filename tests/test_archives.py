@@ -10,6 +10,7 @@ from pathlib import Path
 import feedparser
 import pytest
 from click.testing import CliRunner
+from flask.testing import FlaskClient
 from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
@@ -97,10 +98,15 @@ def test_all_feed_and_json_have_no_archives(built: Path) -> None:
     assert kinds == {"all", "topic", "provider"}  # archives are not listed as feeds
 
 
-def test_server_serves_archives_with_a_long_max_age(write_article) -> None:
+def archived_client(write_article) -> FlaskClient:  # type: ignore[no-untyped-def]
+    """A test client of a server on DATES' articles, two per feed: every feed has archive pages."""
     for n, date in enumerate(DATES, 1):
         write_article(f"a{n}.md", ARTICLE.format(n=n, date=date))
-    client = create_app({"TESTING": True, "seeds_dir": str(write_article.root), "max_items": 2}).test_client()
+    return create_app({"TESTING": True, "seeds_dir": str(write_article.root), "max_items": 2}).test_client()
+
+
+def test_server_serves_archives_with_a_long_max_age(write_article) -> None:
+    client = archived_client(write_article)
     response = client.get("/feeds/ai/archive/2021-01.atom")
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/atom+xml; charset=utf-8"

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from feedpub.cli import main
 from feedpub.web import create_app
 
-from .test_archives import ARTICLE, DATES
+from .test_archives import archived_client
 
 FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json")
 
@@ -66,9 +66,7 @@ def test_nosniff_on_every_other_answer(client: FlaskClient, path: str) -> None:
 
 
 def test_an_archive_page_is_keyed_by_its_own_path(write_article) -> None:
-    for n, date in enumerate(DATES, 1):
-        write_article(f"a{n}.md", ARTICLE.format(n=n, date=date))
-    client = create_app({"TESTING": True, "seeds_dir": str(write_article.root), "max_items": 2}).test_client()
+    client = archived_client(write_article)
     response = client.get("/feeds/providers/example.com/archive/2021-01.xml")
     assert response.status_code == 200
     assert response.headers["Surrogate-Key"] == "providers/example.com/archive/2021-01"
