@@ -51,12 +51,10 @@ class BuilderLease:
         return True
 
     def release(self) -> None:
+        """Let go of the lease. In a forked child (``after_fork``) this closes only the child's copy of the
+        file, which the parent still holds open: the lock stays the parent's."""
         if self._finalizer is not None:
-            self._finalizer()  # closing the file releases the lock
+            self._finalizer()  # closing the last copy of the file releases the lock
         self._fd, self._finalizer = None, None
 
-    def after_fork(self) -> None:
-        """In the child: the inherited file is the parent's lock; let go of it without releasing it."""
-        if self._finalizer is not None:
-            self._finalizer()
-        self._fd, self._finalizer = None, None
+    after_fork = release

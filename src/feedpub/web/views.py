@@ -64,7 +64,7 @@ class View(Protocol):
 
 
 def _filtered_bytes(feed: Feed, fmt: Format, subset: Feed, whole: Prepared, settings: Settings,
-                    ctx: Any) -> Prepared:
+                    ctx: SiteContext) -> Prepared:
     if subset.entries == feed.entries and not feed.complete:
         return whole  # a complete feed's bytes say fh:complete: no view may
     # Dated as the whole feed: it changes whenever the subset does.
@@ -126,8 +126,7 @@ class LocalView:
         assert found is not None
         feed, fmt = found
         return snapshot.on_demand.get((name, filters), lambda: _filtered_bytes(
-            feed, fmt, filters.apply(feed, settings.max_items), snapshot.prepared[name], settings,
-            snapshot.site.context))
+            feed, fmt, filters.apply(feed, settings.max_items), snapshot.prepared[name], settings, self.context))
 
 
 @dataclass
