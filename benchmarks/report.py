@@ -65,6 +65,10 @@ def evaluate(r: dict[str, Any]) -> dict[str, Any]:
     if inc:
         d["edit_build_s"], d["add_build_s"] = median(inc["edit"]), median(inc["add"])
         d["t_edit_build"], d["t_add_build"] = d["edit_build_s"] <= 5, d["add_build_s"] <= 5
+        d["nothing_s"] = median(inc["nothing_changed"])
+        if "base_s" in d:  # issue 13: a build with nothing to do costs little more than looking at the files
+            d["nothing_ratio"] = d["base_s"] / d["nothing_s"]
+            d["t_nothing"] = d["nothing_ratio"] >= 20
     rel = r.get("reload")
     if rel:
         for kind in ("edit", "add"):
@@ -120,8 +124,11 @@ def table(n: int, r: dict[str, Any], d: dict[str, Any], runs: int) -> str:
         rows += cold_build_row(r, d)
     inc = r.get("incremental")
     if inc:
-        rows.append(f"| `feedpub build`, nothing changed (same out dir, warm cache) | {spread(inc['nothing_changed'])} "
-                    f"| — | — | — | — |")
+        ratio = d.get("nothing_ratio")
+        rows.append("| `feedpub build`, nothing changed (same out dir, warm cache; command wall time incl. start-up) | "
+                    + f"{spread(inc['nothing_changed'])} | "
+                    + (f"CSafeLoader, 1 process: {d['base_s']:.1f} s | {ratio:.1f}x | >= 20x | "
+                       f"{verdict(d['t_nothing'], f'{ratio:.1f}x')} |" if ratio else "— | — | >= 20x | — |"))
         rows.append(f"| `feedpub build` after one file edited (`touch_one` on the newest article) | "
                     f"{spread(inc['edit'])} | — | — | <= 5 s | "
                     f"{verdict(d['t_edit_build'], '{:.2f} s'.format(d['edit_build_s']))} |")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,11 +18,12 @@ from . import __version__
 from .catalog.feeds import topic_slugs
 from .ingest.frontmatter import HAVE_LIBYAML, NO_LIBYAML_WARNING
 from .ingest.loader import CorpusLoader, SeedsUnavailable
+from .last_build import LastBuild, Summary, inputs_key
 from .model import Corpus, printable
 from .purge import announce_build, items, surrogate_key
 from .render.site import Site, body_version, render_site
 from .settings import Settings, SettingsError, describe, env_name, setting_fields
-from .static_tree import BuildReport, OutputBusy, OutputError, OutputMemo, locked, write_site
+from .static_tree import MANIFEST, BuildReport, OutputBusy, OutputError, OutputMemo, locked, sweep, write_site
 from .websub import announce
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -57,16 +59,24 @@ def _settings(options: dict[str, Any]) -> Settings:
         raise click.UsageError(str(exc)) from None
 
 
-def _load(settings: Settings) -> Corpus:
-    loader = CorpusLoader(settings.seeds_dir, settings.max_file_bytes,
-                          cache_dir=settings.cache_dir if settings.cache else None, pause_gc=True)
+def _loader(settings: Settings) -> CorpusLoader:
+    return CorpusLoader(settings.seeds_dir, settings.max_file_bytes,
+                        cache_dir=settings.cache_dir if settings.cache else None, pause_gc=True)
+
+
+def _scan(loader: CorpusLoader) -> dict[str, tuple[int, int]]:
     try:
-        with _Progress("Loading articles") as progress:
-            return loader.load(progress)
+        return loader.scan()
     except SeedsUnavailable as exc:
         raise click.UsageError(str(exc)) from None
-    finally:
-        loader.close()
+
+
+def _load(loader: CorpusLoader, stamps: dict[str, tuple[int, int]] | None = None) -> Corpus:
+    try:
+        with _Progress("Loading articles") as progress:
+            return loader.load(progress, stamps)
+    except SeedsUnavailable as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 class _Progress:
@@ -115,11 +125,21 @@ def main() -> None:
 def build(strict: bool, lock_wait: float, **options: Any) -> None:
     """Write every feed, index.json and index.opml under the output directory."""
     settings = _settings(options)
-    site, report = _render_and_write(settings, _load(settings), lock_wait)
-    corpus = site.corpus  # with any article no renderer could take among its problems
-    _report(corpus)
+    loader = _loader(settings)
+    try:
+        stamps = _scan(loader)
+        record = LastBuild.of(settings, MANIFEST)
+        inputs = inputs_key(settings, stamps)
+        done = _unchanged(settings, record, inputs, lock_wait)
+        if done is None:
+            done = _render_and_write(settings, _load(loader, stamps), lock_wait, record, inputs)
+    finally:
+        loader.close()
+    summary, site, report = done.summary, done.site, done.report
+    for line in summary.problems:
+        click.echo(line, err=True)
     if settings.websub_hub:  # also when nothing changed: pings an earlier run could not send are due
-        pings = announce(settings.websub_hub, settings.cache_dir, site.feed_urls(report.changed))
+        pings = announce(settings.websub_hub, settings.cache_dir, site.feed_urls(report.changed) if site else {})
         if pings.sent:
             click.echo(f"WebSub: {pings.sent} pings accepted by {settings.websub_hub}", err=True)
         if pings.pending:
@@ -128,29 +148,60 @@ def build(strict: bool, lock_wait: float, **options: Any) -> None:
                        f" ({pings.problem or 'not sent in time'}); {later}", err=True)
     if settings.purge_url:
         _purge(settings, site, report)
-    warnings = sum(1 for p in corpus.problems if p.severity == "warning")
     out = printable(str(settings.out_dir))  # a name need not be UTF-8; the terminal needs it to be
     click.echo(
-        f"{corpus.files} files: {len(corpus.articles)} published articles, {corpus.rejected} rejected, "
-        f"{warnings} warnings. {len(site.feeds)} feeds in {out}/ ({site.rendered} rendered): "
+        f"{summary.files} files: {summary.articles} published articles, {summary.rejected} rejected, "
+        f"{summary.warnings} warnings. {summary.feeds} feeds in {out}/ ({site.rendered if site else 0} rendered): "
         f"{report.written} files written, {report.unchanged} unchanged, {report.removed} removed."
     )
-    if strict and corpus.rejected:
+    if strict and summary.rejected:
         sys.exit(1)
 
 
-def _purge(settings: Settings, site: Site, report: BuildReport) -> None:
+@dataclass(frozen=True)
+class _Built:
+    """A build's outcome; without a site when the last build's stands (nothing changed)."""
+
+    summary: Summary
+    report: BuildReport
+    site: Site | None = None
+
+
+def _purge(settings: Settings, site: Site | None, report: BuildReport) -> None:
     """Tell the purge hook which keys and URLs this build changed (and what earlier runs left pending)."""
-    versions = {name: body_version(site.outputs[name].body or b"") for name in report.changed}
+    versions = {name: body_version(site.outputs[name].body or b"") for name in report.changed} if site else {}
     sent = announce_build(settings.purge_url, settings.cache_dir,
-                          items(settings, versions, lambda name: surrogate_key(site, name)))
+                          items(settings, versions, lambda name: surrogate_key(site, name) if site else None))
     if sent.pending:
         later = "the next build or reload will retry them" if sent.kept else "no ledger keeps them for later"
         click.echo(f"warning: purge hook: {sent.pending} keys and URLs pending"
                    f" ({sent.problem or 'not sent in time'}); {later}", err=True)
 
 
-def _render_and_write(settings: Settings, corpus: Corpus, lock_wait: float) -> tuple[Site, BuildReport]:
+def _waiting(settings: Settings) -> str:
+    return f"waiting for another build writing {printable(str(settings.out_dir))}"
+
+
+def _unchanged(settings: Settings, record: LastBuild | None, inputs: str, lock_wait: float) -> _Built | None:
+    """The last build's outcome when it saw these inputs and its outputs are untouched: nothing to do."""
+    if record is None:
+        return None
+    try:
+        with locked(settings.out_dir, lock_wait, lambda: click.echo(_waiting(settings), err=True)):
+            summary = record.unchanged(inputs)
+            if summary is not None:
+                sweep(settings.out_dir)
+    except (OutputError, OutputBusy) as exc:
+        raise click.ClickException(printable(str(exc))) from None
+    if summary is None:
+        return None
+    for note in summary.notes:
+        click.echo(f"warning: {note}", err=True)
+    return _Built(summary, BuildReport(0, summary.outputs, 0))
+
+
+def _render_and_write(settings: Settings, corpus: Corpus, lock_wait: float, record: LastBuild | None,
+                      inputs: str) -> _Built:
     """Render against what the output directory holds and write it, one build at a time.
 
     A second build waits (a build is usually seconds) rather than failing at once,
@@ -158,14 +209,26 @@ def _render_and_write(settings: Settings, corpus: Corpus, lock_wait: float) -> t
     """
     out = settings.out_dir
     try:
-        waiting = f"waiting for another build writing {printable(str(out))}"
-        with locked(out, lock_wait, lambda: click.echo(waiting, err=True)):
+        with locked(out, lock_wait, lambda: click.echo(_waiting(settings), err=True)):
+            if record is not None:
+                record.forget()  # until this build is whole: one killed half-way leaves no record behind
             site = render_site(corpus, settings, OutputMemo(out))
             for note in site.notes:
                 click.echo(f"warning: {note}", err=True)
-            return site, write_site(site, out)
+            report = write_site(site, out)
+            summary = _summary(site)
+            if record is not None:
+                record.save(inputs, summary, sorted(site.outputs))
+            return _Built(summary, report, site)
     except (OutputError, OutputBusy) as exc:
         raise click.ClickException(printable(str(exc))) from None
+
+
+def _summary(site: Site) -> Summary:
+    corpus = site.corpus  # with any article no renderer could take among its problems
+    return Summary(files=corpus.files, articles=len(corpus.articles), rejected=corpus.rejected,
+                   warnings=sum(1 for p in corpus.problems if p.severity == "warning"), feeds=len(site.feeds),
+                   outputs=len(site.outputs), problems=tuple(str(p) for p in corpus.problems), notes=site.notes)
 
 
 @main.command()
@@ -173,7 +236,11 @@ def _render_and_write(settings: Settings, corpus: Corpus, lock_wait: float) -> t
 def check(**options: Any) -> None:
     """Validate the articles only: one line per problem; exit 1 when a file is rejected."""
     settings = _settings(options)
-    corpus = _load(settings)
+    loader = _loader(settings)
+    try:
+        corpus = _load(loader)
+    finally:
+        loader.close()
     _report(corpus)
     for note in topic_slugs(corpus.topics)[1]:
         click.echo(f"warning: {note}", err=True)

@@ -152,8 +152,8 @@ class Settings:
         "--cache-dir",
         output=False,
     )
-    cache: bool = _setting(True, "Use the parse cache (--no-cache parses every file).", _flag, "--cache/--no-cache",
-                           output=False)
+    cache: bool = _setting(True, "Use the parse cache and the last build's record (--no-cache parses every file"
+                                 " and always builds).", _flag, "--cache/--no-cache", output=False)
     one_builder: bool = _setting(
         True,
         "Serving processes share one builder: one loads and renders each change and publishes it to a store in"

@@ -252,6 +252,14 @@ def _atomic_write(path: Path, body: bytes, mtime_ns: int) -> None:
         raise
 
 
+def sweep(out_dir: Path) -> None:
+    """Delete temporary files in the root of ``out_dir``, as every build does (see :func:`_write_site`)."""
+    try:
+        _remove_leftovers(out_dir.resolve(), everywhere=False)
+    except OSError as exc:
+        raise OutputError(exc.filename or out_dir, exc) from None
+
+
 def _remove_leftovers(root: Path, everywhere: bool) -> None:
     """Delete temporary files a killed build left behind (only names this module makes)."""
     paths = ([entry.path for _, entry in walk(root)] if everywhere
