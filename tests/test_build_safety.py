@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import fcntl
+import json
 import os
 import re
 import subprocess
@@ -19,7 +21,9 @@ import yaml
 from click.testing import CliRunner, Result
 
 from feedpub import static_tree as build_module
+from feedpub import tree_writer
 from feedpub.cli import main
+from feedpub.render.formats import FORMATS
 
 from .readers_support import clean_environ
 
@@ -208,3 +212,63 @@ def test_a_full_disk_is_one_line_leaves_no_debris_and_the_next_build_completes(
     fresh = tmp_path / "fresh"
     assert invoke(seeds, fresh).exit_code == 0
     assert tree(out) == tree(fresh)
+
+
+# -- written as rendered ---------------------------------------------------------------------------------
+
+
+def _spying_on(monkeypatch: pytest.MonkeyPatch, name: str, spy: Any) -> None:
+    """Run ``spy(draft)`` before each render of format ``name``."""
+    fmt = FORMATS[name]
+
+    def render(draft: Any, fmt: Any) -> bytes:
+        spy(draft)
+        return untimed(draft, fmt)
+
+    untimed = fmt.render
+    monkeypatch.setitem(FORMATS, name, dataclasses.replace(fmt, render=render))
+
+
+def test_outputs_are_written_while_the_site_is_rendered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # What keeps a build's memory from growing with its output: no output waits for the whole render.
+    seeds, out = make_seeds(tmp_path / "seeds", 60), tmp_path / "out"
+    monkeypatch.setattr(tree_writer, "BATCH_BYTES", 1)
+    on_disk: list[int] = []
+    _spying_on(monkeypatch, "html", lambda draft: on_disk.append(sum(1 for p in out.rglob("*.xml"))))
+    held: list[int] = []
+    finish = tree_writer.TreeWriter.finish
+    monkeypatch.setattr(tree_writer.TreeWriter, "finish", lambda self, site: (
+        held.append(sum(len(o.body or b"") for o in site.outputs.values())), finish(self, site))[1])
+    assert invoke(seeds, out).exit_code == 0
+    # When the n-th feed's page is made, the RSS of that feed and of every one before it is on disk.
+    assert on_disk and all(seen >= n for n, seen in enumerate(on_disk, 1))
+    assert held == [0]  # the rendered site keeps no output's bytes
+    fresh = tmp_path / "fresh"
+    monkeypatch.undo()
+    assert invoke(seeds, fresh).exit_code == 0
+    assert tree(out) == tree(fresh)
+
+
+def test_a_build_killed_while_writing_leaves_every_file_listed_and_the_next_build_finishes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seeds, out = make_seeds(tmp_path / "seeds", 30), tmp_path / "out"
+    assert invoke(seeds, out).exit_code == 0
+    make_seeds(tmp_path / "seeds", 45)  # new feeds and new bytes for old ones
+    monkeypatch.setattr(tree_writer, "BATCH_BYTES", 1)
+    renders: list[str] = []
+
+    def killed(draft: Any) -> None:
+        renders.append(draft.feed.spec.path)
+        if len(renders) == 40:
+            raise KeyboardInterrupt  # as a build stopped by ^C or a kill: nothing after it runs
+
+    _spying_on(monkeypatch, "json", killed)
+    assert invoke(seeds, out).exit_code != 0
+    monkeypatch.undo()
+    manifest = json.loads((out / build_module.MANIFEST).read_text("utf-8"))
+    assert "feeds" not in manifest  # no fingerprints: the next build looks at everything again
+    assert set(tree(out)) <= set(manifest["files"])  # every file written so far is one a build may remove
+    assert invoke(seeds, out).exit_code == 0
+    fresh = tmp_path / "fresh"
+    assert invoke(seeds, fresh).exit_code == 0
+    assert dated_tree(out).keys() == dated_tree(fresh).keys() and tree(out) == tree(fresh)

@@ -565,14 +565,14 @@ def test_a_symlinked_directory_leading_outside_is_not_written_through(runner: Cl
 
 
 def test_output_names_resolve_inside_the_output_directory_only(tmp_path: Path) -> None:
-    from feedpub.static_tree import _Resolver
+    from feedpub.static_tree import Resolver
 
     root = tmp_path / "out"
     (root / "plain").mkdir(parents=True)
     (root / "inner").symlink_to(root / "plain", target_is_directory=True)
     (tmp_path / "elsewhere").mkdir()
     (root / "away").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
-    inside = _Resolver(root.resolve())
+    inside = Resolver(root.resolve())
     assert inside("a.xml") == f"{root.resolve()}/a.xml"
     assert inside("plain/x/y.xml") == f"{root.resolve()}/plain/x/y.xml"  # x not made yet
     assert inside("inner/b.xml") == f"{root.resolve()}/plain/b.xml"  # a link inside is followed

@@ -21,7 +21,7 @@ from feedpub.first_published import Claim, Dated, PublishedTimes, next_time
 from feedpub.ingest.loader import CorpusLoader
 from feedpub.render.site import render_site
 from feedpub.settings import Settings
-from feedpub.static_tree import write_site
+from feedpub.tree_writer import write_site
 from feedpub.web import create_app
 
 from .conftest import SITE_URL

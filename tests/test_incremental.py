@@ -206,7 +206,8 @@ def test_missing_libyaml_is_announced(runner: CliRunner, seeds: Path, monkeypatc
 
 def test_unchanged_feeds_are_neither_rendered_nor_read_again(seeds: Path, tmp_path: Path) -> None:
     from feedpub.ingest.loader import load
-    from feedpub.static_tree import OutputMemo, write_site
+    from feedpub.static_tree import OutputMemo
+    from feedpub.tree_writer import write_site
 
     out = tmp_path / "out"
     settings = Settings.load({"seeds_dir": str(seeds), "out_dir": str(out)})

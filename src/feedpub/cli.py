@@ -21,9 +21,10 @@ from .ingest.loader import CorpusLoader, SeedsUnavailable
 from .last_build import LastBuild, Summary, inputs_key
 from .model import Corpus, printable
 from .purge import announce_build, items, surrogate_key
-from .render.site import Site, body_version, render_site
+from .render.site import Site, render_site
 from .settings import Settings, SettingsError, describe, env_name, setting_fields
-from .static_tree import MANIFEST, BuildReport, OutputBusy, OutputError, OutputMemo, locked, sweep, write_site
+from .static_tree import MANIFEST, OutputBusy, OutputError, OutputMemo, locked, sweep
+from .tree_writer import BuildReport, TreeWriter
 from .websub import announce
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -139,7 +140,8 @@ def build(strict: bool, lock_wait: float, **options: Any) -> None:
     for line in summary.problems:
         click.echo(line, err=True)
     if settings.websub_hub:  # also when nothing changed: pings an earlier run could not send are due
-        pings = announce(settings.websub_hub, settings.cache_dir, site.feed_urls(report.changed) if site else {})
+        changed = site.feed_urls(report.changed, report.versions.__getitem__) if site else {}
+        pings = announce(settings.websub_hub, settings.cache_dir, changed)
         if pings.sent:
             click.echo(f"WebSub: {pings.sent} pings accepted by {settings.websub_hub}", err=True)
         if pings.pending:
@@ -169,7 +171,7 @@ class _Built:
 
 def _purge(settings: Settings, site: Site | None, report: BuildReport) -> None:
     """Tell the purge hook which keys and URLs this build changed (and what earlier runs left pending)."""
-    versions = {name: body_version(site.outputs[name].body or b"") for name in report.changed} if site else {}
+    versions = {name: report.versions[name] for name in report.changed}
     sent = announce_build(settings.purge_url, settings.cache_dir,
                           items(settings, versions, lambda name: surrogate_key(site, name) if site else None))
     if sent.pending:
@@ -212,10 +214,12 @@ def _render_and_write(settings: Settings, corpus: Corpus, lock_wait: float, reco
         with locked(out, lock_wait, lambda: click.echo(_waiting(settings), err=True)):
             if record is not None:
                 record.forget()  # until this build is whole: one killed half-way leaves no record behind
-            site = render_site(corpus, settings, OutputMemo(out))
+            # Each output is written as soon as it is rendered: the tree is never in memory whole.
+            writer = TreeWriter(out)
+            site = render_site(corpus, settings, OutputMemo(out), store=writer)
             for note in site.notes:
                 click.echo(f"warning: {note}", err=True)
-            report = write_site(site, out)
+            report = writer.finish(site)
             summary = _summary(site)
             if record is not None:
                 record.save(inputs, summary, sorted(site.outputs))

@@ -1,4 +1,4 @@
-"""Writing a rendered site to a directory, safely and incrementally.
+"""The rules of writing a site to a directory, safely and incrementally (the writing: :mod:`feedpub.tree_writer`).
 
 Each file is written to a temporary name and renamed into place, so a reader
 (or a killed or failed build) only ever sees a whole old or whole new file.
@@ -21,29 +21,19 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from .catalog.feeds import Feed
-from .first_published import Dated, next_time
+from .first_published import Dated
 from .model import EPOCH, MICROSECOND
 from .render.formats import Format
-from .render.site import Site, body_version
 from .walk import walk
 
 MANIFEST = ".feedpub-manifest.json"
 TMP_SUFFIX = ".feedpub-tmp"
 _LEFTOVER = re.compile(r"^\..+\.[a-z0-9_]{8}" + re.escape(TMP_SUFFIX) + "$")
-
-
-@dataclass(frozen=True)
-class BuildReport:
-    written: int
-    unchanged: int
-    removed: int
-    changed: tuple[str, ...] = ()  # names of the files written
 
 
 class OutputError(Exception):
@@ -97,39 +87,8 @@ def _nothing() -> None:
     pass
 
 
-def write_site(site: Site, out_dir: Path, now: datetime | None = None) -> BuildReport:
-    """Write ``site`` under ``out_dir`` (hold :func:`locked` around the render and this); ``now`` dates new bytes."""
-    try:
-        return _write_site(site, out_dir, now or datetime.now(UTC))
-    except OSError as exc:
-        raise OutputError(exc.filename or out_dir, exc) from None
-
-
-def _write_site(site: Site, out_dir: Path, now: datetime) -> BuildReport:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    root = out_dir.resolve()
-    manifest = _manifest(out_dir)
-    previous = _listed(manifest)
-    # Temporary files only outlive a build that was killed, and such a build leaves a manifest
-    # without fingerprints: then look everywhere; otherwise only where the manifest is written.
-    _remove_leftovers(root, everywhere="feeds" not in manifest)
-    inside = _Resolver(root)
-    targets = {name: inside(name) for name in site.outputs}
-    # Outputs without bytes were checked by the memo: on disk with the right bytes and mtime.
-    made = {name: output.body for name, output in site.outputs.items() if output.body is not None}
-    changed = [name for name, body in made.items() if not _same_bytes(targets[name], body)]
-    dates = _dates(site, targets, _published(manifest), set(changed), now)
-    stale = sorted(previous - set(site.outputs))
-    if changed or stale:
-        # List everything this build may leave behind before touching it, and no
-        # fingerprints: a build killed half-way is finished by the next one.
-        _write_manifest(out_dir, sorted(previous | set(site.outputs)), dates)
-    for name in changed:
-        _atomic_write(Path(targets[name]), made[name], _mtime_ns(dates[name].time))
-    for name in made:
-        mtime = _mtime_ns(dates[name].time)
-        if os.stat(targets[name]).st_mtime_ns != mtime:
-            os.utime(targets[name], ns=(mtime, mtime))
+def remove_stale(root: Path, inside: Resolver, stale: list[str]) -> int:
+    """Delete the files at ``stale`` (names a manifest listed), and directories left empty; how many went."""
     removed = 0
     for name in stale:
         target = inside(name, strict=False)
@@ -137,28 +96,10 @@ def _write_site(site: Site, out_dir: Path, now: datetime) -> BuildReport:
             os.unlink(target)
             removed += 1
             _prune_empty_dirs(Path(target).parent, root)
-    _write_manifest(out_dir, sorted(site.outputs), dates, site.fingerprints)
-    return BuildReport(len(changed), len(site.outputs) - len(changed), removed, tuple(changed))
+    return removed
 
 
-def _dates(site: Site, targets: Mapping[str, str], published: Mapping[str, Dated], changed: set[str],
-           now: datetime) -> dict[str, Dated]:
-    """Each output's version and time (see :mod:`feedpub.first_published`)."""
-    dates = {}
-    for name, output in site.outputs.items():
-        before = published.get(name)
-        if output.body is None:  # the memo found it on disk with this record's time
-            assert before is not None
-            dates[name] = before
-            continue
-        if before is None and name in changed:
-            before = _on_disk(targets[name])  # written by a build that kept no times: what nginx served
-        version = body_version(output.body)
-        dates[name] = Dated(version, next_time(before, version, output.last_modified, now))
-    return dates
-
-
-def _on_disk(path: str) -> Dated | None:
+def on_disk(path: str) -> Dated | None:
     try:
         info = os.lstat(path)
     except OSError:
@@ -166,7 +107,7 @@ def _on_disk(path: str) -> Dated | None:
     return Dated("", EPOCH + info.st_mtime_ns // 1000 * MICROSECOND) if stat.S_ISREG(info.st_mode) else None
 
 
-class _Resolver:
+class Resolver:
     """``root/name`` as text, refusing any name that would lead outside ``root``.
 
     Directories are checked once each, parent first: a plain directory (or one
@@ -210,7 +151,7 @@ class _Resolver:
         return found
 
 
-def _mtime_ns(moment: datetime) -> int:
+def mtime_ns(moment: datetime) -> int:
     """A file time for ``moment``, exact to the microsecond (a float of seconds is not, so it would never match)."""
     return (moment - EPOCH) // MICROSECOND * 1000
 
@@ -219,7 +160,7 @@ def _plain(part: str) -> bool:
     return part not in ("", ".", "..") and "\0" not in part
 
 
-def _same_bytes(path: str | Path, body: bytes) -> bool:
+def same_bytes(path: str | Path, body: bytes) -> bool:
     """Whether ``path`` is a regular file holding ``body`` (a link is replaced, never written through)."""
     try:
         info = os.lstat(path)
@@ -231,7 +172,7 @@ def _same_bytes(path: str | Path, body: bytes) -> bool:
         return False
 
 
-def _atomic_write(path: Path, body: bytes, mtime_ns: int) -> None:
+def atomic_write(path: Path, body: bytes, mtime_ns: int) -> None:
     """Write ``body`` to ``path`` by renaming a whole, already dated file into place."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -255,12 +196,12 @@ def _atomic_write(path: Path, body: bytes, mtime_ns: int) -> None:
 def sweep(out_dir: Path) -> None:
     """Delete temporary files in the root of ``out_dir``, as every build does (see :func:`_write_site`)."""
     try:
-        _remove_leftovers(out_dir.resolve(), everywhere=False)
+        remove_leftovers(out_dir.resolve(), everywhere=False)
     except OSError as exc:
         raise OutputError(exc.filename or out_dir, exc) from None
 
 
-def _remove_leftovers(root: Path, everywhere: bool) -> None:
+def remove_leftovers(root: Path, everywhere: bool) -> None:
     """Delete temporary files a killed build left behind (only names this module makes)."""
     paths = ([entry.path for _, entry in walk(root)] if everywhere
              else [os.path.join(root, name) for name in os.listdir(root)])
@@ -269,7 +210,7 @@ def _remove_leftovers(root: Path, everywhere: bool) -> None:
             os.unlink(path)
 
 
-def _manifest(out_dir: Path) -> dict[str, Any]:
+def read_manifest(out_dir: Path) -> dict[str, Any]:
     try:
         manifest = json.loads((out_dir / MANIFEST).read_text("utf-8"))
     except (OSError, ValueError):
@@ -277,12 +218,12 @@ def _manifest(out_dir: Path) -> dict[str, Any]:
     return manifest if isinstance(manifest, dict) else {}
 
 
-def _listed(manifest: Mapping[str, Any]) -> set[str]:
+def listed_files(manifest: Mapping[str, Any]) -> set[str]:
     names = manifest.get("files")
     return {name for name in names if isinstance(name, str)} if isinstance(names, list) else set()
 
 
-def _published(manifest: Mapping[str, Any]) -> dict[str, Dated]:
+def published_times(manifest: Mapping[str, Any]) -> dict[str, Dated]:
     """The version and time of each output as the manifest records them (see :mod:`feedpub.first_published`)."""
     records = manifest.get("published")
     if not isinstance(records, dict):
@@ -304,10 +245,10 @@ class OutputMemo:
 
     def __init__(self, out_dir: Path) -> None:
         self.out_dir = out_dir
-        manifest = _manifest(out_dir)
+        manifest = read_manifest(out_dir)
         feeds = manifest.get("feeds")
         self.fingerprints: dict[str, str] = feeds if isinstance(feeds, dict) else {}
-        self.published = _published(manifest)
+        self.published = published_times(manifest)
         self._root = str(out_dir)
 
     def bodies(self, feed: Feed, fingerprint: str,
@@ -322,13 +263,13 @@ class OutputMemo:
                 info = os.lstat(f"{self._root}/{name}")
             except OSError:
                 return None  # deleted by hand since: render it again
-            if dated is None or not stat.S_ISREG(info.st_mode) or info.st_mtime_ns != _mtime_ns(dated.time):
+            if dated is None or not stat.S_ISREG(info.st_mode) or info.st_mtime_ns != mtime_ns(dated.time):
                 return None  # replaced or touched since: render again (same bytes: only its mtime is set)
         # On disk already, whole and dated: not even read, and write_site leaves it alone.
         return dict.fromkeys((fmt.name for fmt in formats), None)
 
 
-def _write_manifest(out_dir: Path, names: list[str], dates: Mapping[str, Dated],
+def write_manifest(out_dir: Path, names: list[str], dates: Mapping[str, Dated],
                     fingerprints: Mapping[str, str] | None = None) -> None:
     document: dict[str, Any] = {"generator": "feedpub", "files": names}
     if fingerprints is not None:
@@ -336,8 +277,8 @@ def _write_manifest(out_dir: Path, names: list[str], dates: Mapping[str, Dated],
     document["published"] = {name: [dates[name].version, dates[name].time.isoformat()]
                              for name in sorted(dates)}
     body = json.dumps(document, indent=1).encode() + b"\n"
-    if not _same_bytes(out_dir / MANIFEST, body):
-        _atomic_write(out_dir / MANIFEST, body, time.time_ns())
+    if not same_bytes(out_dir / MANIFEST, body):
+        atomic_write(out_dir / MANIFEST, body, time.time_ns())
 
 
 def _prune_empty_dirs(directory: Path, root: Path) -> None:
