@@ -77,19 +77,25 @@ def probe(kind: str, seeds: Path, cache: Path | None = None, timeout: float = 36
     return result
 
 
-def feedpub_build(seeds: Path, out: Path, cache: Path) -> tuple[float, str]:
-    """Wall time of the ``feedpub build`` command (interpreter start-up included), and its summary line."""
+def feedpub_build(seeds: Path, out: Path, cache: Path) -> tuple[float, str, float]:
+    """Wall time of the ``feedpub build`` command (interpreter start-up included), its summary line and its
+    peak RSS in MiB (from ``wait4``: that process alone)."""
     exe = serve.tool("feedpub")
     if exe is None:
         raise RuntimeError("the feedpub command is not installed in this environment")
     argv = [exe, "build", "--seeds", str(seeds), "--out", str(out), "--site-url", SITE_URL, "--cache-dir", str(cache)]
-    t0 = time.perf_counter()
-    done = subprocess.run(argv, cwd=REPO, env=serve.clean_env(), capture_output=True, text=True, timeout=3600,
-                          check=False)
-    seconds = time.perf_counter() - t0
-    if done.returncode != 0:
-        raise RuntimeError(f"feedpub build failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return seconds, done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        t0 = time.perf_counter()
+        process = subprocess.Popen(argv, cwd=REPO, env=serve.clean_env(), stdout=stdout, stderr=stderr, text=True)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - t0
+        process.returncode = os.waitstatus_to_exitcode(status)
+        stdout.seek(0)
+        stderr.seek(0)
+        output, errors = stdout.read(), stderr.read()
+    if process.returncode != 0:
+        raise RuntimeError(f"feedpub build failed ({process.returncode}):\n{errors[-3000:]}")
+    return seconds, output.strip().splitlines()[-1] if output.strip() else "", usage.ru_maxrss / 1024
 
 
 class Mutations:
@@ -215,27 +221,32 @@ def phase_build(seeds: Path, work: Path, cache: Path, runs: int) -> dict[str, An
         log(f"  full build {i + 1}/{runs} (in-process stages): total {b['stages']['total']:.1f} s, render "
             f"{b['stages']['render']:.1f} s, write {b['stages']['write']:.1f} s; {b['outputs']:,} files, "
             f"{b['bytes'] / 2**20:,.0f} MiB")
-    cold = []
+    cold: list[float] = []
+    cold_peak: list[float] = []
     for i in range(runs):  # the command as a first build runs it: empty cache, empty directory
         scratch, scratch_cache = work / "site-cold", work / "cache-build-cold"
         for path in (scratch, scratch_cache):
             shutil.rmtree(path, ignore_errors=True)
         METER.wait()
-        cold.append(feedpub_build(seeds, scratch, scratch_cache)[0])
-        log(f"  cold `feedpub build` {i + 1}/{runs} (empty cache and directory): {cold[-1]:.1f} s")
+        seconds, _, peak = feedpub_build(seeds, scratch, scratch_cache)
+        cold.append(seconds)
+        cold_peak.append(peak)
+        log(f"  cold `feedpub build` {i + 1}/{runs} (empty cache and directory): {seconds:.1f} s, "
+            f"peak RSS {peak:,.0f} MiB")
     for path in (work / "site-cold", work / "cache-build-cold"):
         shutil.rmtree(path, ignore_errors=True)
     site = work / "site"
     shutil.rmtree(site, ignore_errors=True)
     METER.wait()
-    cli_seconds, summary = feedpub_build(seeds, site, cache)
-    log(f"  `feedpub build` command into an empty directory: {cli_seconds:.1f} s")
+    cli_seconds, summary, cli_peak = feedpub_build(seeds, site, cache)
+    log(f"  `feedpub build` command into an empty directory: {cli_seconds:.1f} s, peak RSS {cli_peak:,.0f} MiB")
     startup = []
     for _ in range(runs):
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-c", "import feedpub.cli"], cwd=REPO, env=serve.clean_env(), check=True)
         startup.append(time.perf_counter() - t0)
-    return {"builds": builds, "cold_cli": cold, "cli_seconds": cli_seconds, "summary": summary, "site": str(site),
+    return {"builds": builds, "cold_cli": cold, "cold_cli_peak": cold_peak, "cli_seconds": cli_seconds,
+            "cli_peak": cli_peak, "summary": summary, "site": str(site),
             "startup": startup, "newest": builds[-1]["newest"]}
 
 
@@ -341,14 +352,14 @@ def phase_incremental(seeds: Path, work: Path, cache: Path, site: Path, newest_i
     for _ in range(runs):
         mutations.edit(newest_index)
         METER.wait()
-        seconds, summary = feedpub_build(seeds, site, cache)
+        seconds, summary, _ = feedpub_build(seeds, site, cache)
         out["edit"].append(seconds)
         out["edit_summary"] = summary
     log(f"  rebuild after one edit: {median(out['edit']):.2f} s ({out['edit_summary']})")
     for _ in range(runs):
         mutations.add()
         METER.wait()
-        seconds, summary = feedpub_build(seeds, site, cache)
+        seconds, summary, _ = feedpub_build(seeds, site, cache)
         out["add"].append(seconds)
         out["add_summary"] = summary
     log(f"  rebuild after one addition: {median(out['add']):.2f} s ({out['add_summary']})")
