@@ -154,3 +154,19 @@ def test_a_reload_purges_the_archive_pages_it_changed_and_what_it_removed(write_
     assert {f"{base}/feeds/ai/archive/2021-01.xml", f"{base}/feeds/ai/archive/2021-01.atom",
             f"{base}/feeds/providers/other.example.json", f"{base}/providers/other.example"} <= urls
     assert app.test_client().get("/feeds/ai/archive/2021-01.xml").headers["Surrogate-Key"] == "ai/archive/2021-01"
+
+
+def test_a_build_purges_the_feeds_it_removed(seeds: Path, tmp_path: Path, receiver: Receiver) -> None:
+    out = tmp_path / "out"
+    args = ["build", "--seeds", str(seeds), "--out", str(out), "--purge-url", receiver.url]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    before = len(receiver.posts)
+    _wired(seeds).unlink()  # wired.com's only article: its feeds go
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0 and " removed." in result.stdout and " 0 removed." not in result.stdout
+    assert not (out / "providers" / "wired.com.xml").exists()
+    [post] = receiver.posts[before:]
+    base = "http://127.0.0.1:8000"
+    assert "providers/wired.com" in post["keys"]
+    assert {f"{base}/feeds/providers/wired.com.xml", f"{base}/feeds/providers/wired.com.json",
+            f"{base}/providers/wired.com"} <= set(post["urls"])

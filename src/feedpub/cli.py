@@ -20,7 +20,7 @@ from .ingest.frontmatter import HAVE_LIBYAML, NO_LIBYAML_WARNING
 from .ingest.loader import CorpusLoader, SeedsUnavailable
 from .last_build import LastBuild, Summary, inputs_key
 from .model import Corpus, printable
-from .purge import announce_build, items, surrogate_key
+from .purge import GONE, announce_build, items, surrogate_key
 from .render.site import Site, render_site
 from .settings import Settings, SettingsError, describe, env_name, setting_fields
 from .static_tree import MANIFEST, OutputBusy, OutputError, OutputMemo, locked, sweep
@@ -171,7 +171,7 @@ class _Built:
 
 def _purge(settings: Settings, site: Site | None, report: BuildReport) -> None:
     """Tell the purge hook which keys and URLs this build changed (and what earlier runs left pending)."""
-    versions = {name: report.versions[name] for name in report.changed}
+    versions = {**{name: report.versions[name] for name in report.changed}, **dict.fromkeys(report.gone, GONE)}
     sent = announce_build(settings.purge_url, settings.cache_dir,
                           items(settings, versions, lambda name: surrogate_key(site, name) if site else None))
     if sent.pending:

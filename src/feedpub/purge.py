@@ -29,6 +29,7 @@ PURGE_LEDGER = "purge-ledger.sqlite3"
 BATCH = 256  # keys and URLs in one POST at most (Fastly takes 256 keys a call; a relay may split further)
 KEY, URL = "key:", "url:"  # what a ledger item is
 INDEX_KEY = "index"  # the key of the files about the whole site: index.json, index.opml, the front page
+GONE = "gone"  # the version of an output a reload or build removed
 
 
 def items(settings: Settings, versions: Mapping[str, str], key_of: Callable[[str], str | None]) -> dict[str, str]:

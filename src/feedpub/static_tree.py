@@ -87,14 +87,14 @@ def _nothing() -> None:
     pass
 
 
-def remove_stale(root: Path, inside: Resolver, stale: list[str]) -> int:
-    """Delete the files at ``stale`` (names a manifest listed), and directories left empty; how many went."""
-    removed = 0
+def remove_stale(root: Path, inside: Resolver, stale: list[str]) -> list[str]:
+    """Delete the files at ``stale`` (names a manifest listed), and directories left empty; the names that went."""
+    removed = []
     for name in stale:
         target = inside(name, strict=False)
         if target is not None and os.path.isfile(target):
             os.unlink(target)
-            removed += 1
+            removed.append(name)
             _prune_empty_dirs(Path(target).parent, root)
     return removed
 

@@ -49,6 +49,7 @@ class BuildReport:
     removed: int
     changed: tuple[str, ...] = ()  # names of the files written
     versions: Mapping[str, str] = field(default_factory=dict)  # each written file's version (its body hash)
+    gone: tuple[str, ...] = ()  # names of the files removed
 
 
 def write_site(site: Site, out_dir: Path, now: datetime | None = None) -> BuildReport:
@@ -144,8 +145,8 @@ class TreeWriter:
         if stale:
             self._list(set())
         dates = {name: self.dates.get(name) or self.published[name] for name in outputs}
-        removed = remove_stale(self.root, self.inside, stale)
+        gone = remove_stale(self.root, self.inside, stale)
         write_manifest(self.out_dir, sorted(outputs), dates, site.fingerprints)
         changed = tuple(name for name in outputs if name in self.versions)
-        return BuildReport(len(changed), len(outputs) - len(changed), removed, changed,
-                           {name: self.versions[name] for name in changed})
+        return BuildReport(len(changed), len(outputs) - len(changed), len(gone), changed,
+                           {name: self.versions[name] for name in changed}, tuple(gone))

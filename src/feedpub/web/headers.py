@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from werkzeug.datastructures import ResponseCacheControl
 
-from ..purge import items, surrogate_key
+from ..purge import GONE, items, surrogate_key
 from ..render.common import INDEX_JSON, INDEX_OPML
 from ..render.site import Site
 
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from .snapshot import Snapshot
 
 Headers = tuple[tuple[str, str], ...]
-GONE = "gone"  # the version of an output a reload removed
 # A JavaScript client may read these too (Last-Modified and Content-Type it may read anyway).
 EXPOSED = "ETag, Link, IM"
 

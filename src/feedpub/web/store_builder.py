@@ -19,11 +19,11 @@ from typing import Any
 from ..catalog.feeds import Feed
 from ..first_published import Claim, from_micros, to_micros
 from ..model import Article
-from ..purge import items
+from ..purge import GONE, items
 from ..render.formats import Format
 from ..render.site import Output, Site
 from ..settings import Settings
-from .headers import GONE, tag_of
+from .headers import tag_of
 from .shared_store import BODY_BATCH, Row, SharedStore, article_key, encode_source, source_hash
 from .store import prepare
 
