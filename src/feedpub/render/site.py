@@ -31,6 +31,7 @@ from .formats import INDEX_FILES, Format, registered
 from .fragments import Fragments
 
 log = logging.getLogger(__name__)
+HTML_KEPT = 1024  # entries whose HTML a render keeps when nothing smaller is asked for (see site_context)
 # An article's entry fragments as an earlier render of the same settings kept them, by format (none: {}).
 Stored = Callable[[Article], Mapping[str, bytes]]
 
@@ -112,7 +113,8 @@ def site_context(settings: Settings, formats: Sequence[Format], html_cache_size:
                  stored: Stored | None = None) -> SiteContext:
     """A context whose entry HTML and fragments are made once per article.
 
-    With ``html_cache_size`` only that many recent articles' HTML and fragments are
+    An entry's HTML is kept only while its fragments are being made (:data:`HTML_KEPT`
+    articles at most). With ``html_cache_size`` only that many recent articles' HTML and fragments are
     kept (least recently used first out): the server renders most entries for about
     one feed, so keeping them all would only raise its peak memory (memory per worker,
     benchmarks/RESULTS.md). The static build keeps them all: its archive pages
@@ -121,15 +123,17 @@ def site_context(settings: Settings, formats: Sequence[Format], html_cache_size:
     """
     html_cache: OrderedDict[str, str] = OrderedDict()
     lock = threading.Lock()
+    # An entry's HTML is only read to make its fragments, one format after another: a few are enough.
+    html_kept = html_cache_size if html_cache_size is not None else HTML_KEPT
 
     def html(article: Article) -> str:
         with lock:
             cached = html_cache.get(article.url)
             if cached is None:
                 cached = html_cache[article.url] = entry_html(article, settings.site_url)
-                if html_cache_size is not None and len(html_cache) > html_cache_size:
+                if len(html_cache) > html_kept:
                     html_cache.popitem(last=False)
-            elif html_cache_size is not None:
+            else:
                 html_cache.move_to_end(article.url)
             return cached
 
