@@ -215,11 +215,11 @@ def _render_and_write(settings: Settings, corpus: Corpus, lock_wait: float, reco
             if record is not None:
                 record.forget()  # until this build is whole: one killed half-way leaves no record behind
             # Each output is written as soon as it is rendered: the tree is never in memory whole.
-            writer = TreeWriter(out)
-            site = render_site(corpus, settings, OutputMemo(out), store=writer)
-            for note in site.notes:
-                click.echo(f"warning: {note}", err=True)
-            report = writer.finish(site)
+            with TreeWriter(out) as writer:
+                site = render_site(corpus, settings, OutputMemo(out), store=writer)
+                for note in site.notes:
+                    click.echo(f"warning: {note}", err=True)
+                report = writer.finish(site)
             summary = _summary(site)
             if record is not None:
                 record.save(inputs, summary, sorted(site.outputs))

@@ -32,6 +32,9 @@ from .render.formats import Format
 from .walk import walk
 
 MANIFEST = ".feedpub-manifest.json"
+# Files a running build wrote beyond what its manifest lists, one JSON line each: [name, version, time].
+# Gone when the build ends; left behind by a killed one, whose files the next build can then remove.
+JOURNAL = ".feedpub-journal"
 TMP_SUFFIX = ".feedpub-tmp"
 _LEFTOVER = re.compile(r"^\..+\.[a-z0-9_]{8}" + re.escape(TMP_SUFFIX) + "$")
 
@@ -279,6 +282,35 @@ def write_manifest(out_dir: Path, names: list[str], dates: Mapping[str, Dated],
     body = json.dumps(document, indent=1).encode() + b"\n"
     if not same_bytes(out_dir / MANIFEST, body):
         atomic_write(out_dir / MANIFEST, body, time.time_ns())
+
+
+def read_journal(out_dir: Path) -> dict[str, Dated]:
+    """What a killed build noted in its journal (see :data:`JOURNAL`); a torn last line is skipped."""
+    try:
+        lines = (out_dir / JOURNAL).read_bytes().splitlines()
+    except OSError:
+        return {}
+    noted = {}
+    for line in lines:
+        try:
+            name, version, moment = json.loads(line)
+            noted[name] = Dated(version, datetime.fromisoformat(moment))
+        except (TypeError, ValueError):
+            continue
+    return {name: dated for name, dated in noted.items() if isinstance(name, str) and dated.time.tzinfo}
+
+
+def note_in_journal(out_dir: Path, dates: Mapping[str, Dated]) -> None:
+    """Add files about to be written to the journal: each line whole before any of them is written."""
+    lines = b"".join(json.dumps([name, dated.version, dated.time.isoformat()]).encode() + b"\n"
+                     for name, dated in dates.items())
+    with open(out_dir / JOURNAL, "ab") as journal:
+        journal.write(lines)
+
+
+def close_journal(out_dir: Path) -> None:
+    with suppress(FileNotFoundError):
+        os.unlink(out_dir / JOURNAL)
 
 
 def _prune_empty_dirs(directory: Path, root: Path) -> None:
