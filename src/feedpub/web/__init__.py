@@ -13,10 +13,10 @@ from ..settings import ENV_PREFIX, Settings, setting_fields
 from .delta import open_history
 from .guard import refuse_malformed
 from .headers import nosniff
-from .routes import DELTA_HISTORY, bp
+from .routes import DELTA_HISTORY, STATE, bp
 from .state import FeedState
 
-EXTENSION = "feedpub"
+EXTENSION = STATE  # app.extensions key of the FeedState
 
 
 def create_app(config: Mapping[str, Any] | None = None, settings: Settings | None = None) -> Flask:
