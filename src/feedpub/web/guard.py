@@ -54,6 +54,10 @@ def malformed(environ: WSGIEnvironment) -> str | None:
         return "the query string is not UTF-8 (percent-encode its bytes)"
     if script is None or _has_control(script):
         return "the script name contains a control character"
+    # One search over every text of the environment first (a tab, allowed anywhere, between them): it
+    # costs a fraction of looking at each header, and finding nothing there rules out every header.
+    if not FIELD_CONTROL.search("\t".join([value for value in environ.values() if isinstance(value, str)])):
+        return None
     for key, value in environ.items():
         if (key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH")) and isinstance(value, str) \
                 and FIELD_CONTROL.search(value):
@@ -70,10 +74,12 @@ def _wsgi_bytes(value: object) -> bytes | None:
 
 
 def _has_control(raw: bytes) -> bool:
-    return bool(URL_CONTROL.search(raw) or URL_CONTROL.search(unquote_to_bytes(raw)))
+    return bool(URL_CONTROL.search(raw) or (b"%" in raw and URL_CONTROL.search(unquote_to_bytes(raw))))
 
 
 def _is_utf8(raw: bytes) -> bool:
+    if raw.isascii():
+        return True
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError:
