@@ -35,14 +35,6 @@ def state() -> FeedState:
     return feed_state
 
 
-@bp.before_app_request
-def _start_watcher() -> None:
-    # Started by the first request of each process, not by create_app: under gunicorn --preload
-    # the master builds the app but never serves, and a thread must not cross a fork.
-    if not current_app.testing:  # tests drive reloads themselves, or run a real server
-        state().ensure_watcher()
-
-
 @bp.get("/feeds/<path:name>")
 def feed(name: str) -> Response:
     extensions = current_app.extensions
