@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from flask.testing import FlaskClient
@@ -14,7 +15,7 @@ from werkzeug.http import parse_date
 
 from feedpub.render.site import Output
 from feedpub.settings import Settings
-from feedpub.web import create_app
+from feedpub.web import create_app, views
 from feedpub.web.headers import served, tagged, trusted
 from feedpub.web.store import prepare
 
@@ -106,3 +107,22 @@ def test_headers_made_once_are_checked_by_werkzeug_once() -> None:
         assert len(headers) == len(Headers(headers)) != len(made)
     with pytest.raises(ValueError, match="newline"):
         served(prepared, (("Surrogate-Key", "ai\r\nSet-Cookie: x=1"),), False, settings)
+
+
+def test_a_version_another_process_published_is_served_within_a_millisecond(
+        seeds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store is asked for a newer version once a millisecond at most, and at least, however busy."""
+    clock = [1000.0]
+    monkeypatch.setattr(views, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    config = {"TESTING": True, "seeds_dir": str(seeds), "cache_dir": str(tmp_path / "cache")}
+    builder, server = create_app(config), create_app(config)  # two processes' apps: one store, one builder
+    client = server.test_client()
+    old = client.get("/feeds/all.xml").headers["ETag"]
+    _add_article(seeds, "fresh", "Quantum Widgets")
+    assert builder.extensions["feedpub"].reload() is True
+    seen = []
+    for _ in range(6):  # requests 0.6 ms apart, as under load
+        clock[0] += views.RECHECK * 0.6
+        seen.append(client.get("/feeds/all.xml").headers["ETag"] != old)
+    assert seen == [False, True, True, True, True, True]
+    assert client.get("/feeds/quantum-widgets.xml").status_code == 200
