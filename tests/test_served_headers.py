@@ -54,6 +54,8 @@ def test_every_answer_has_the_headers_of_the_checked_path(seeds: Path, one_build
         revalidated = _same_as_checked(client, path, {**encoding, "If-None-Match": full["ETag"]})
         assert "Content-Type" not in revalidated and "Content-Length" not in revalidated  # werkzeug's 304
         _same_as_checked(client, path, {**encoding, "If-Modified-Since": full["Last-Modified"]})
+        stale = _same_as_checked(client, path, {**encoding, "If-None-Match": '"stale"'})  # a 200, body and all
+        assert [h for h in stale if h[0] != "Date"] == [h for h in full if h[0] != "Date"]
 
 
 def test_an_archive_page_keeps_its_long_max_age(write_article) -> None:  # type: ignore[no-untyped-def]

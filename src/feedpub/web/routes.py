@@ -115,16 +115,17 @@ def _starting() -> Response:
 
 def _send(current: FeedState, answer: Served, environ: WSGIEnvironment, delta: Offer | None) -> Response:
     prepared = answer.prepared
-    if _gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING")):
-        body, headers = prepared.gzipped, answer.gzip
-    else:
-        body, headers = current.plain.get(prepared), answer.plain
+    gzipped = _gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING"))
+    headers = answer.gzip if gzipped else answer.plain
     if delta is None and "HTTP_IF_MATCH" not in environ and "HTTP_IF_UNMODIFIED_SINCE" not in environ:
         # The usual request: every header is known but the date, which make_conditional would add here.
-        response = Response(body, headers=trusted([*headers, ("Date", date_now()), *answer.tags]))
+        response = Response(headers=trusted([*headers, ("Date", date_now()), *answer.tags]))
         if "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ:  # else it can only be a 200
             response.make_conditional(environ)
+        if response.status_code != 304:  # the body of a 304 is never sent: a plain one is not even looked up
+            response.set_data(prepared.gzipped if gzipped else current.plain.get(prepared))
         return response
+    body = prepared.gzipped if gzipped else current.plain.get(prepared)
     response = _checked(Response(body, headers=trusted(list(headers))), prepared, environ, delta)
     response.headers.extend(answer.tags)
     return response
