@@ -43,6 +43,8 @@ def refuse_malformed(app: WSGIApplication) -> WSGIApplication:
 
 def malformed(environ: WSGIEnvironment) -> str | None:
     """Why the request cannot be served, in a few words that never quote it; ``None`` when it can."""
+    if _plain(environ):
+        return None
     path = _wsgi_bytes(environ.get("PATH_INFO", ""))
     if path is None:
         return "the path is not made of bytes"
@@ -54,15 +56,23 @@ def malformed(environ: WSGIEnvironment) -> str | None:
         return "the query string is not UTF-8 (percent-encode its bytes)"
     if script is None or _has_control(script):
         return "the script name contains a control character"
-    # One search over every text of the environment first (a tab, allowed anywhere, between them): it
-    # costs a fraction of looking at each header, and finding nothing there rules out every header.
-    if not FIELD_CONTROL.search("\t".join([value for value in environ.values() if isinstance(value, str)])):
-        return None
     for key, value in environ.items():
         if (key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH")) and isinstance(value, str) \
                 and FIELD_CONTROL.search(value):
             return f"{_header_name(key)} contains a control character"
     return None
+
+
+def _plain(environ: WSGIEnvironment) -> bool:
+    """Whether every text of the environment is printable ASCII, and the query and script name hold no
+    percent-escape: then no check below can fail. The usual request, told in a fraction of the time
+    they take (a request is answered in microseconds)."""
+    path, query, script = environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""), environ.get("SCRIPT_NAME", "")
+    if not (isinstance(path, str) and isinstance(query, str) and isinstance(script, str)) \
+            or "%" in query or "%" in script:
+        return False
+    text = " ".join([value for value in environ.values() if isinstance(value, str)])
+    return text.isascii() and text.isprintable()  # ASCII's unprintable characters are its controls
 
 
 def _wsgi_bytes(value: object) -> bytes | None:
@@ -74,12 +84,10 @@ def _wsgi_bytes(value: object) -> bytes | None:
 
 
 def _has_control(raw: bytes) -> bool:
-    return bool(URL_CONTROL.search(raw) or (b"%" in raw and URL_CONTROL.search(unquote_to_bytes(raw))))
+    return bool(URL_CONTROL.search(raw) or URL_CONTROL.search(unquote_to_bytes(raw)))
 
 
 def _is_utf8(raw: bytes) -> bool:
-    if raw.isascii():
-        return True
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError:
