@@ -13,10 +13,10 @@ from ..settings import ENV_PREFIX, Settings, setting_fields
 from .delta import open_history
 from .guard import refuse_malformed
 from .headers import nosniff
-from .routes import DELTA_HISTORY, bp
+from .routes import DELTA_HISTORY, STATE, bp
 from .state import FeedState
 
-EXTENSION = "feedpub"
+EXTENSION = STATE  # app.extensions key of the FeedState
 
 
 def create_app(config: Mapping[str, Any] | None = None, settings: Settings | None = None) -> Flask:
@@ -49,6 +49,11 @@ def create_app(config: Mapping[str, Any] | None = None, settings: Settings | Non
     app.extensions[EXTENSION] = state
     app.extensions[DELTA_HISTORY] = open_history(settings)
     app.register_blueprint(bp)
+    if not app.testing:  # tests drive reloads themselves, or run a real server
+        # Started by the first request of each process, not here: under gunicorn --preload the master
+        # builds the app but never serves, and a thread must not cross a fork. A hook of the app's own,
+        # with the state at hand: a request pays microseconds less than a blueprint's reading current_app.
+        app.before_request(state.ensure_watcher)
     # Around the whole app: routing must never see what it refuses (for_development_server wraps this too).
     app.wsgi_app = nosniff(refuse_malformed(app.wsgi_app))  # type: ignore[method-assign, assignment]
     return app

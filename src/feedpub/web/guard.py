@@ -43,6 +43,8 @@ def refuse_malformed(app: WSGIApplication) -> WSGIApplication:
 
 def malformed(environ: WSGIEnvironment) -> str | None:
     """Why the request cannot be served, in a few words that never quote it; ``None`` when it can."""
+    if _plain(environ):
+        return None
     path = _wsgi_bytes(environ.get("PATH_INFO", ""))
     if path is None:
         return "the path is not made of bytes"
@@ -59,6 +61,18 @@ def malformed(environ: WSGIEnvironment) -> str | None:
                 and FIELD_CONTROL.search(value):
             return f"{_header_name(key)} contains a control character"
     return None
+
+
+def _plain(environ: WSGIEnvironment) -> bool:
+    """Whether every text of the environment is printable ASCII, and the query and script name hold no
+    percent-escape: then no check below can fail. The usual request, told in a fraction of the time
+    they take (a request is answered in microseconds)."""
+    path, query, script = environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""), environ.get("SCRIPT_NAME", "")
+    if not (isinstance(path, str) and isinstance(query, str) and isinstance(script, str)) \
+            or "%" in query or "%" in script:
+        return False
+    text = " ".join([value for value in environ.values() if isinstance(value, str)])
+    return text.isascii() and text.isprintable()  # ASCII's unprintable characters are its controls
 
 
 def _wsgi_bytes(value: object) -> bytes | None:

@@ -9,11 +9,15 @@ whole site carry ``index``, so one key purges all the URLs one change affects.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from werkzeug.datastructures import Headers as HeaderList
 from werkzeug.datastructures import ResponseCacheControl
+from werkzeug.http import http_date
 
 from ..purge import GONE, items, surrogate_key
 from ..render.common import INDEX_JSON, INDEX_OPML
@@ -25,8 +29,10 @@ if TYPE_CHECKING:
     from ..catalog.feeds import Feed
     from ..settings import Settings
     from .snapshot import Snapshot
+    from .store import Prepared
 
 Headers = tuple[tuple[str, str], ...]
+ARCHIVE_MAX_AGE = 30 * 24 * 3600  # a month's archive is settled once the month is over (RFC 5005)
 # A JavaScript client may read these too (Last-Modified and Content-Type it may read anyway).
 EXPOSED = "ETag, Link, IM"
 
@@ -60,6 +66,53 @@ def _cache_control(max_age: int, while_revalidate: int, if_error: int) -> tuple[
     if if_error:
         control.stale_if_error = if_error
     return "Cache-Control", control.to_header()
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Served:
+    """One output of one version as its requests are answered: made once, when first asked for in that version.
+
+    ``plain`` and ``gzip`` are the headers before ``Date``, ``tags`` those after it, each checked by
+    werkzeug here, once: a request joins them (:func:`trusted`) instead of having werkzeug check
+    a dozen headers again on every answer.
+    """
+
+    prepared: Prepared
+    archive: bool
+    plain: Headers
+    gzip: Headers
+    tags: Headers
+
+
+def served(prepared: Prepared, tags: Headers, archive: bool, settings: Settings) -> Served:
+    """``prepared`` with all its headers: validators, Vary, Cache-Control, length, then purge keys and CORS."""
+    control = cache_control(ARCHIVE_MAX_AGE if archive else settings.max_age, settings)
+    plain = (*prepared.plain_headers, control, ("Content-Length", str(prepared.size)))
+    gzip = (*prepared.gzip_headers, control, ("Content-Length", str(len(prepared.gzipped))))
+    return Served(prepared, archive, _checked(plain), _checked(gzip), _checked(tags))
+
+
+def _checked(headers: Headers) -> Headers:
+    return tuple(HeaderList(headers))  # werkzeug refuses a value with a line break here
+
+
+def trusted(headers: list[tuple[str, str]]) -> HeaderList:
+    """werkzeug's Headers holding ``headers``, which it checked already (see :class:`Served`)."""
+    found = HeaderList()
+    found._list = headers  # its own storage: what HeaderList(headers) would hold, without checking each again
+    return found
+
+
+_now: tuple[int, str] = (0, "")
+
+
+def date_now() -> str:
+    """``http_date()`` (what make_conditional sends as ``Date``), formatted once a second, not once a request."""
+    global _now
+    second = int(time.time())
+    if _now[0] != second:
+        _now = (second, http_date(second))
+    return _now[1]
 
 
 def output_headers(site: Site, name: str) -> Headers:

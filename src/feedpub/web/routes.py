@@ -4,65 +4,64 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.http import parse_accept_header
 
 from ..model import printable
 from ..render.common import FRONT_PAGE, INDEX_JSON
 from .delta import Offer, offer
 from .filters import FilterError, parse_filters
-from .headers import cache_control
+from .headers import Served, date_now, served, trusted
 from .state import FeedState
 from .store import Prepared
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
 bp = Blueprint("feeds", __name__)
 log = logging.getLogger("feedpub.server")
+STATE = "feedpub"  # app.extensions key: the FeedState
 DELTA_HISTORY = "feedpub.delta"  # app.extensions key: the delta feeds' History, or None when they are off
-ARCHIVE_MAX_AGE = 30 * 24 * 3600
 # Seconds a request waits for the very first version (a small site is built by then) before a 503;
 # well inside gunicorn's 30 s worker timeout.
 FIRST_WAIT = 10.0
 
 
 def state() -> FeedState:
-    feed_state: FeedState = current_app.extensions["feedpub"]
+    feed_state: FeedState = current_app.extensions[STATE]
     return feed_state
-
-
-@bp.before_app_request
-def _start_watcher() -> None:
-    # Started by the first request of each process, not by create_app: under gunicorn --preload
-    # the master builds the app but never serves, and a thread must not cross a fork.
-    if not current_app.testing:  # tests drive reloads themselves, or run a real server
-        state().ensure_watcher()
 
 
 @bp.get("/feeds/<path:name>")
 def feed(name: str) -> Response:
-    current = state()
+    extensions = current_app.extensions
+    current: FeedState = extensions[STATE]
     view = current.view() or current.first_view(FIRST_WAIT)  # read once: this request sees one whole site
     if view is None:
         return _starting()
-    prepared = view.output(name)
-    if prepared is None:
+    answer = view.served(name)
+    if answer is None:
         return _not_found()
-    hub = current.settings.websub_hub
-    history = current_app.extensions.get(DELTA_HISTORY)
+    settings = current.settings
+    hub = settings.websub_hub
+    history = extensions.get(DELTA_HISTORY)
+    environ = request.environ
+    query = environ.get("QUERY_STRING")  # request.query_string, without decoding it when there is none
     # Only a query, a hub or delta feeds need the feed behind the output: otherwise a GET is a lookup.
-    found = view.source(name) if (request.query_string or hub or history is not None) else None
+    found = view.source(name) if (query or hub or history is not None) else None
     filters = None
-    if found is not None and request.query_string and request.args:
+    if found is not None and query and request.args:
         try:
-            filters = parse_filters(request.args, current.settings.max_items)
+            filters = parse_filters(request.args, settings.max_items)
         except FilterError as exc:
             return _text(f"{exc}\n", 400)
         if filters.active:
-            prepared = view.filtered(name, filters)
-    # A month's archive is settled once the month is over (RFC 5005): let caches keep it.
-    max_age = ARCHIVE_MAX_AGE if view.is_archive(name) else current.settings.max_age
-    delta = offer(history, view, name, found, filters, current.settings, current.plain)
-    response = _send(current, prepared, max_age, delta)
-    response.headers.extend(view.headers(name))
+            answer = served(view.filtered(name, filters), answer.tags, answer.archive, settings)
+    delta = offer(history, view, name, found, filters, settings, current.plain)
+    response = _send(current, answer, environ, delta)
     if hub and found is not None and found[1].feed:
         # WebSub discovery in HTTP as well as in the document (W3C WebSub, section 4).
         response.headers["Link"] = f'<{hub}>; rel="hub", <{current.settings.feeds_url}{name}>; rel="self"'
@@ -114,17 +113,36 @@ def _starting() -> Response:
     return response
 
 
-def _send(current: FeedState, prepared: Prepared, max_age: int, delta: Offer | None = None) -> Response:
-    if request.accept_encodings["gzip"] > 0:
-        body, headers = prepared.gzipped, prepared.gzip_headers
-    else:
-        body, headers = current.plain.get(prepared), prepared.plain_headers
-    response = Response(body, headers=[*headers, cache_control(max_age, current.settings)])
+def _send(current: FeedState, answer: Served, environ: WSGIEnvironment, delta: Offer | None) -> Response:
+    prepared = answer.prepared
+    gzipped = _gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING"))
+    headers = answer.gzip if gzipped else answer.plain
+    if delta is None and "HTTP_IF_MATCH" not in environ and "HTTP_IF_UNMODIFIED_SINCE" not in environ:
+        # The usual request: every header is known but the date, which make_conditional would add here.
+        response = Response(headers=trusted([*headers, ("Date", date_now()), *answer.tags]))
+        if "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ:  # else it can only be a 200
+            response.make_conditional(environ)
+        if response.status_code != 304:  # the body of a 304 is never sent: a plain one is not even looked up
+            response.set_data(prepared.gzipped if gzipped else current.plain.get(prepared))
+        return response
+    body = prepared.gzipped if gzipped else current.plain.get(prepared)
+    response = _checked(Response(body, headers=trusted(list(headers))), prepared, environ, delta)
+    response.headers.extend(answer.tags)
+    return response
+
+
+@lru_cache(maxsize=64)
+def _gzip_accepted(accept_encoding: str | None) -> bool:
+    """``request.accept_encodings["gzip"] > 0``, parsed once per distinct header (clients send few)."""
+    return parse_accept_header(accept_encoding)["gzip"] > 0
+
+
+def _checked(response: Response, prepared: Prepared, environ: WSGIEnvironment, delta: Offer | None) -> Response:
+    """``response`` after the preconditions (a 412), the delta feeds (a 226) and make_conditional (a 304)."""
     if _precondition_fails(response):
         return _precondition_failed(response)
     if delta is not None and (answer := delta.answer(request, response, prepared)) is not None:
         return answer  # a 226 with the new entries, or a 304
-    environ = request.environ
     if "HTTP_IF_MATCH" in environ:  # passed, above: make_conditional's own reading would undo that
         environ = {key: value for key, value in environ.items() if key != "HTTP_IF_MATCH"}
     response.make_conditional(environ)

@@ -9,6 +9,7 @@ from functools import cached_property
 from ..model import printable
 from ..render.site import Site
 from . import views
+from .headers import Served
 from .store import OnDemand, Prepared
 
 HEALTH_PROBLEMS = 5  # problem lines /healthz shows
@@ -27,6 +28,8 @@ class Snapshot:
     read_at: datetime  # when its files were read: dates its new outputs (see FeedState.dated)
     # Archive pages and filtered feeds of this version, made when first asked for.
     on_demand: OnDemand[Prepared] = field(default_factory=lambda: OnDemand(views.ON_DEMAND_SIZE), compare=False)
+    # The outputs asked for lately, with their headers (see LocalView.served).
+    served: OnDemand[Served] = field(default_factory=lambda: OnDemand(views.SERVED_SIZE), compare=False)
 
     @cached_property
     def status(self) -> dict[str, object]:

@@ -9,6 +9,7 @@ that rendered it (:class:`LocalView`) or the builder that published it
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,8 +23,8 @@ from ..render.formats import Format, registered
 from ..render.site import Output, render_feed, site_context
 from ..settings import Settings
 from .filters import Filters
-from .headers import Headers, output_headers, tagged
-from .shared_store import Row, SharedStore, Source, source_feed
+from .headers import Served, output_headers, served, tagged
+from .shared_store import SharedStore, Source, source_feed
 from .store import OnDemand, Prepared, prepare, stored
 
 if TYPE_CHECKING:
@@ -31,7 +32,12 @@ if TYPE_CHECKING:
     from .state import FeedState
 
 ON_DEMAND_SIZE = 256  # archive pages and filtered feeds a version keeps
+SERVED_SIZE = 4096  # outputs a version of a process that renders for itself keeps with their headers
 ENTRY_HTML_CACHE = 1024  # articles whose entry HTML and fragments a process keeps for its filtered views
+# Seconds a process serves the version it knows before asking the store again whether a newer one was
+# published: the question (a PRAGMA, about 4 µs) was among the largest costs of a 304, and a version
+# reaches the other processes a millisecond later at most.
+RECHECK = 0.001
 
 
 class View(Protocol):
@@ -44,17 +50,14 @@ class View(Protocol):
     def context(self) -> SiteContext:
         """What feeds of this version are rendered with in this process (entry fragments included)."""
 
-    def headers(self, name: str) -> Headers:
-        """The output's headers for browsers and CDNs: purge keys, CORS."""
+    def served(self, name: str) -> Served | None:
+        """The output at ``name`` (a path under /feeds/) with its headers, or None."""
 
     def feed(self, name: str, filters: Filters | None) -> Feed:
         """The live feed at ``name`` (``source(name)`` must not be None), seen through ``filters`` if any."""
 
     def output(self, name: str) -> Prepared | None:
         """The output at ``name`` (a path under /feeds/), or None."""
-
-    def is_archive(self, name: str) -> bool:
-        """Whether ``name`` is an archive page (settled once its month is over)."""
 
     def source(self, name: str) -> tuple[Feed, Format] | None:
         """The live feed behind ``name`` with its current entries, and the format; None for any other output."""
@@ -89,8 +92,14 @@ class LocalView:
         assert context is not None
         return context
 
-    def headers(self, name: str) -> Headers:
-        return output_headers(self.snapshot.site, name)
+    def served(self, name: str) -> Served | None:
+        prepared = self.output(name)
+        if prepared is None:
+            return None
+        site = self.snapshot.site
+        # Every archive page is deferred by the server: settled once its month is over.
+        return self.snapshot.served.get(name, lambda: served(
+            prepared, output_headers(site, name), name in site.deferred, self.state.settings))
 
     def feed(self, name: str, filters: Filters | None) -> Feed:
         found = self.snapshot.site.feed_and_format(name)
@@ -113,9 +122,6 @@ class LocalView:
             return self.state.dated({name: page}, snapshot.read_at)[name]  # a late article moves its date too
 
         return snapshot.on_demand.get((name, None), make)
-
-    def is_archive(self, name: str) -> bool:
-        return name in self.snapshot.site.deferred  # the server defers every archive page
 
     def source(self, name: str) -> tuple[Feed, Format] | None:
         return self.snapshot.site.feed_and_format(name)
@@ -141,10 +147,11 @@ class StoredView:
     sources: OnDemand[tuple[Feed, Format] | None] = field(default_factory=lambda: OnDemand(ON_DEMAND_SIZE))
 
     def output(self, name: str) -> Prepared | None:
-        return self.reader.output(self.version, name)
+        found = self.reader.served(self.version, name)
+        return None if found is None else found.prepared
 
-    def is_archive(self, name: str) -> bool:
-        return self.reader.is_archive(self.version, name)
+    def served(self, name: str) -> Served | None:
+        return self.reader.served(self.version, name)
 
     def _source(self, name: str) -> Source | None:
         return self.reader.store.source(self.version, name)
@@ -164,10 +171,6 @@ class StoredView:
     @property
     def context(self) -> SiteContext:
         return self.reader.context
-
-    def headers(self, name: str) -> Headers:
-        found = self.reader.row(self.version, name)
-        return tagged(found.tag, found.public) if found is not None else ()
 
     def feed(self, name: str, filters: Filters | None) -> Feed:
         live = self.source(name)
@@ -206,15 +209,21 @@ class Reader:
         self.settings = settings
         self.context = site_context(settings, registered(), ENTRY_HTML_CACHE)
         self._view: StoredView | None = None
+        self._checked = 0.0  # time.monotonic() of the last look at the store
         self._budget, self._held = budget, 0
-        self._outputs: OrderedDict[tuple[int, str], tuple[Prepared, Row]] = OrderedDict()
+        self._outputs: OrderedDict[tuple[int, str], Served] = OrderedDict()
         self._lock = threading.Lock()
 
     def view(self) -> StoredView | None:
-        """The current version (None before the first is published); costs one PRAGMA when nothing changed."""
-        view = self._view
-        if view is not None and not self.store.changed():
-            return view
+        """The current version (None before the first is published); costs one PRAGMA a millisecond at most."""
+        view, now = self._view, time.monotonic()
+        if view is not None:
+            if now - self._checked < RECHECK:
+                return view
+            if not self.store.changed():
+                self._checked = now
+                return view
+        self._checked = now
         current = self.store.current()
         if current is None:
             return None
@@ -236,19 +245,8 @@ class Reader:
         """Read the current version again at the next request (this process just published one)."""
         self._view = None
 
-    def output(self, version: int, name: str) -> Prepared | None:
-        found = self._get(version, name)
-        return None if found is None else found[0]
-
-    def row(self, version: int, name: str) -> Row | None:
-        found = self._get(version, name)
-        return None if found is None else found[1]
-
-    def is_archive(self, version: int, name: str) -> bool:
-        found = self._get(version, name)
-        return found is not None and found[1].archive
-
-    def _get(self, version: int, name: str) -> tuple[Prepared, Row] | None:
+    def served(self, version: int, name: str) -> Served | None:
+        """The output ``name`` of ``version`` with its headers, read from the store on its first request here."""
         key = (version, name)
         with self._lock:
             found = self._outputs.get(key)
@@ -259,12 +257,13 @@ class Reader:
         if row is None:
             return None  # not kept: unknown names are as many as clients care to ask for
         meta, gzipped = row
-        found = (stored(meta.mimetype, from_micros(meta.last_modified), meta.etag, gzipped, meta.size), meta)
+        prepared = stored(meta.mimetype, from_micros(meta.last_modified), meta.etag, gzipped, meta.size)
+        found = served(prepared, tagged(meta.tag, meta.public), meta.archive, self.settings)
         with self._lock:
             kept = self._outputs.setdefault(key, found)
             if kept is found:
                 self._held += len(gzipped)
             while self._held > self._budget and len(self._outputs) > 1:
-                _, (evicted, _row) = self._outputs.popitem(last=False)
-                self._held -= len(evicted.gzipped)
+                _, evicted = self._outputs.popitem(last=False)
+                self._held -= len(evicted.prepared.gzipped)
             return kept
