@@ -261,3 +261,35 @@ def test_click_through_to_a_topic_and_a_feed(context_factory: Any, server: Serve
             assert f'href="{feed_url}"'.encode() in response.body()
         page.go_back()
         page.wait_for_url(topic_page)
+
+
+def test_a_script_on_another_origin_revalidates_a_feed(browser: Any, server: Server) -> None:
+    # If-None-Match is not a CORS-safelisted header: the browser asks the feed's server with OPTIONS
+    # first, and sends the request only if that answer allows it. Another port is another origin.
+    page_port = free_port()
+
+    def blank(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        return [b"<!doctype html><title>a reader</title>"]
+
+    other = make_server("127.0.0.1", page_port, blank)
+    thread = threading.Thread(target=other.serve_forever, daemon=True)
+    thread.start()
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{page_port}/")
+        server.asked()
+        first, etag, again = page.evaluate("""async (url) => {
+            const first = await fetch(url);
+            const etag = first.headers.get('ETag');
+            const again = await fetch(url, {headers: {'If-None-Match': etag}, cache: 'no-store'});
+            return [first.status, etag, again.status];
+        }""", f"{server.url}/feeds/ai.json")
+    finally:
+        context.close()
+        other.shutdown()
+        other.server_close()
+    assert first == 200 and etag  # the ETag is exposed to the script
+    assert again == 304
+    assert server.asked().count("/feeds/ai.json") == 3  # the feed, the preflight and the revalidation

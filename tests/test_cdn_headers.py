@@ -102,3 +102,29 @@ def test_the_index_is_readable_from_another_origin(client: FlaskClient) -> None:
     response = client.get("/feeds/index.json", headers={"Origin": "https://elsewhere.example"})
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert json.loads(response.data)["feeds"]
+
+
+PREFLIGHT = {"Origin": "https://reader.example", "Access-Control-Request-Method": "GET",
+             "Access-Control-Request-Headers": "if-none-match, a-im"}
+
+
+@pytest.mark.parametrize("path", ["/feeds/all.xml", "/feeds/ai.json", "/feeds/index.json"])
+def test_a_preflight_lets_another_origin_revalidate_a_feed(client: FlaskClient, path: str) -> None:
+    response = client.options(path, headers=PREFLIGHT)
+    assert response.status_code == 204 and response.data == b""
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert {"GET", "HEAD"} <= {m.strip() for m in response.headers["Access-Control-Allow-Methods"].split(",")}
+    allowed = {h.strip().lower() for h in response.headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"if-none-match", "if-modified-since", "a-im"} <= allowed
+    assert int(response.headers["Access-Control-Max-Age"]) > 0
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_page_or_an_unknown_path_gets_no_cors_yes(client: FlaskClient) -> None:
+    page = client.options("/feeds/topics/ai.html", headers=PREFLIGHT)
+    assert page.status_code == 204 and "Access-Control-Allow-Origin" not in page.headers
+    assert "GET" in page.headers["Allow"]
+    assert client.options("/feeds/nothing-here.xml", headers=PREFLIGHT).status_code == 404
+    plain = client.options("/feeds/all.xml")  # no preflight: only what is allowed
+    assert plain.status_code == 204 and "Access-Control-Allow-Origin" not in plain.headers
+    assert set(plain.headers["Allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "OPTIONS"}

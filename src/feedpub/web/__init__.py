@@ -10,6 +10,7 @@ from flask import Flask
 
 from ..ingest.frontmatter import warn_if_slow_yaml
 from ..settings import ENV_PREFIX, Settings, setting_fields
+from . import preflight
 from .delta import open_history
 from .guard import refuse_malformed
 from .headers import nosniff
@@ -49,6 +50,7 @@ def create_app(config: Mapping[str, Any] | None = None, settings: Settings | Non
     app.extensions[EXTENSION] = state
     app.extensions[DELTA_HISTORY] = open_history(settings)
     app.register_blueprint(bp)
+    app.register_blueprint(preflight.bp)
     if not app.testing:  # tests drive reloads themselves, or run a real server
         # Started by the first request of each process, not here: under gunicorn --preload the master
         # builds the app but never serves, and a thread must not cross a fork. A hook of the app's own,

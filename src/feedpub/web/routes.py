@@ -35,16 +35,16 @@ def state() -> FeedState:
     return feed_state
 
 
-@bp.get("/feeds/<path:name>")
+@bp.get("/feeds/<path:name>", provide_automatic_options=False)  # OPTIONS: see preflight.py
 def feed(name: str) -> Response:
     extensions = current_app.extensions
     current: FeedState = extensions[STATE]
     view = current.view() or current.first_view(FIRST_WAIT)  # read once: this request sees one whole site
     if view is None:
-        return _starting()
+        return starting()
     answer = view.served(name)
     if answer is None:
-        return _not_found()
+        return not_found()
     settings = current.settings
     hub = settings.websub_hub
     history = extensions.get(DELTA_HISTORY)
@@ -106,7 +106,7 @@ def provider_page(domain: str) -> Response:
     return feed(f"providers/{domain}.html")
 
 
-def _starting() -> Response:
+def starting() -> Response:
     """Before the builder's first version (the very first start of a site): come back shortly."""
     response = _text("The feeds are being built for the first time; try again in a few seconds.\n", 503)
     response.headers["Retry-After"] = "5"
@@ -183,7 +183,7 @@ def _store_unreadable(error: sqlite3.Error) -> Response:
 
 @bp.app_errorhandler(404)
 def _any_404(_error: Exception) -> Response:
-    return _not_found()
+    return not_found()
 
 
 @bp.app_errorhandler(405)
@@ -195,7 +195,7 @@ def _any_405(error: Exception) -> Response:
     return response
 
 
-def _not_found() -> Response:
+def not_found() -> Response:
     index = state().settings.feeds_url + INDEX_JSON
     # The path is escaped: the reason stays one line whatever bytes the request carried.
     return _text(f"No feed at {printable(request.path)}. Every feed is listed at {index}\n", 404)
