@@ -25,6 +25,8 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
+from .heap import FrozenHeap
+
 if TYPE_CHECKING:
     from .state import FeedState
 
@@ -32,6 +34,7 @@ log = logging.getLogger("feedpub.server")
 FULL_SCAN_EVERY = 30.0  # seconds between full scans while the file system reports nothing
 SETTLE = 0.05  # seconds to let a burst of events for one save arrive before reloading
 _CHANGES = {EVENT_TYPE_CREATED, EVENT_TYPE_DELETED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED, EVENT_TYPE_CLOSED}
+HEAP = FrozenHeap()  # the GC is per process, and so is the reload thread that builds
 
 
 def start(state: FeedState) -> threading.Thread:
@@ -51,6 +54,7 @@ def start(state: FeedState) -> threading.Thread:
             state.reload()
         except Exception:  # the thread's rounds try again
             log.exception("reload failed; still serving the previous feeds")
+        _settle(state)
         if state.publisher is not None:
             state.publisher.changed({})  # pings a build or another process left pending are due now
     thread = threading.Thread(target=_watch, args=(state, events, observer), name="feedpub-reload", daemon=True)
@@ -93,10 +97,13 @@ def _watch(state: FeedState, events: _Changed, observer: BaseObserver | None) ->
             continue
         if full:
             last_full = now
+        site = state.site
         try:
             state.reload(None if full else paths)
         except Exception:  # never let the watcher die; the next round tries again
             log.exception("reload failed; still serving the previous feeds")
+        if state.site is not site:
+            _settle(state)  # what the load and render left alive stays until the next one
         if observer is not None and (moved or not state.healthy):
             observer.stop()  # its watch died with the directory, or watches one elsewhere
             observer = None
@@ -105,6 +112,11 @@ def _watch(state: FeedState, events: _Changed, observer: BaseObserver | None) ->
             last_full = -FULL_SCAN_EVERY  # changes made before the watch began: the next round scans
         if observer is None:
             time.sleep(state.settings.reload_interval)
+
+
+def _settle(state: FeedState) -> None:
+    site = state.site
+    HEAP.settle(len(site.corpus.articles) if site is not None else 0)
 
 
 class _Changed(FileSystemEventHandler):
