@@ -193,19 +193,19 @@ class SharedStore:
             db.executemany("INSERT OR IGNORE INTO bodies (site, etag, gzipped) VALUES (?, ?, ?)",
                            ((self.site, etag, gzipped) for etag, gzipped in bodies))
 
-    def add_articles(self, articles: Iterable[Article], known: dict[str, int], prefix: str,
-                     fragments: Callable[[Article], Mapping[str, bytes]]) -> None:
-        """Store the articles not yet stored, with their ``fragments``; ``known`` (key -> id) gains them."""
+    def add_articles(self, articles: Iterable[tuple[str, Article]],
+                     fragments: Callable[[Article], Mapping[str, bytes]]) -> list[int]:
+        """Store each article under its key (:func:`article_key`) with its ``fragments``; their ids."""
         db = self.db()
+        ids = []
         with shared_db.transaction(db):
-            for article in articles:
-                key = article_key(prefix, article)
-                if key not in known:
-                    blob = encode(ParseResult(article.path, article, (), article.digest))
-                    made = fragments(article)
-                    packed = zlib.compress(json.dumps({k: v.decode() for k, v in made.items()}).encode(), 6)
-                    known[key] = db.execute("INSERT INTO articles (key, data, fragments) VALUES (?, ?, ?)",
-                                            (key, blob, packed if made else None)).lastrowid or 0
+            for key, article in articles:
+                blob = encode(ParseResult(article.path, article, (), article.digest))
+                made = fragments(article)
+                packed = zlib.compress(json.dumps({k: v.decode() for k, v in made.items()}).encode(), 6)
+                ids.append(db.execute("INSERT INTO articles (key, data, fragments) VALUES (?, ?, ?)",
+                                      (key, blob, packed if made else None)).lastrowid or 0)
+        return ids
 
     def publish(self, rows: Mapping[str, Row], sources: Mapping[str, str], changed: Iterable[str],
                 removed: Iterable[str], new_sources: Mapping[str, bytes], status: Mapping[str, Any]) -> int:
@@ -274,15 +274,22 @@ def article_key(prefix: str, article: Article) -> str:
     return f"{prefix}\0{article.path}\0{article.digest}"
 
 
-def encode_source(feed: Feed, ids: Mapping[str, int], prefix: str) -> bytes:
+def member_json(id_: int, article: Article) -> str:
+    """One member of a stored feed (see :class:`Member`) as JSON: its article's id, kind and quality."""
+    return json.dumps([id_, article.kind.value, article.quality], separators=(",", ":"))
+
+
+def encode_source(feed: Feed, members: str) -> bytes:
+    """A live feed's stored data; ``members``: its members' :func:`member_json`, comma-separated."""
     spec = feed.spec
     data = {
         "spec": [spec.kind.value, spec.key, spec.name, spec.slug, spec.path, image_fields(spec.logo), spec.archive],
         "updated": to_micros(feed.updated), "prev": feed.prev_archive, "next": feed.next_archive,
         "complete": feed.complete,
-        "members": [[ids[article_key(prefix, a)], a.kind.value, a.quality] for a in (feed.members or feed.entries)],
     }
-    return zlib.compress(json.dumps(data, separators=(",", ":")).encode(), 6)
+    head = json.dumps(data, separators=(",", ":"))
+    # Level 1: the ``all`` feed's 100k members are encoded on every reload that changes one, in ~10 ms, not ~35.
+    return zlib.compress(f'{head[:-1]},"members":[{members}]}}'.encode(), 1)
 
 
 def _source(data: dict[str, Any]) -> Source:

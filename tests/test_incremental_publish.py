@@ -1,0 +1,88 @@
+"""What the builder keeps from one reload to the next must follow every edit.
+
+Each cache here is checked against what a publish from scratch holds: an
+article's stored row and member data, the archive pages and their fingerprints,
+the front page and index files, and the store's versions.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from feedpub.web import create_app, stored_articles
+from feedpub.web.state import FeedState
+
+from .conftest import SITE_URL
+
+
+@pytest.fixture
+def seeds(generated_dir: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "seeds"
+    shutil.copytree(generated_dir, copy)
+    return copy
+
+
+def _builder(seeds: Path, **extra: object) -> FeedState:
+    config = {"TESTING": True, "seeds_dir": str(seeds), "site_url": SITE_URL, "max_items": 5, **extra}
+    state: FeedState = create_app(config).extensions["feedpub"]
+    assert state.lease is not None
+    return state
+
+
+def _edit(path: Path, kind: str, quality: int) -> None:
+    text = path.read_text("utf-8").replace('title: "', 'title: "Edited ', 1)
+    text = re.sub(r"^type: \w+$", f"type: {kind}", text, count=1, flags=re.M)
+    path.write_text(re.sub(r"^quality: \d+$", f"quality: {quality}", text, count=1, flags=re.M), "utf-8")
+
+
+def _stored_members(state: FeedState, name: str) -> list[tuple[str, str, int | None]]:
+    """A live feed's members as the store holds them for serving processes: url, kind, quality."""
+    store, version = state.builder.store, state.builder.version
+    assert version is not None
+    source = store.source(version, name)
+    assert source is not None
+    found = store.articles(member.id for member in source.members)
+    return [(found[m.id][0].url, m.kind.value, m.quality) for m in source.members]
+
+
+def _members(state: FeedState, path: str) -> list[tuple[str, str, int | None]]:
+    assert state.site is not None
+    feed = next(feed for feed in state.site.feeds if feed.spec.path == path)
+    return [(a.url, a.kind.value, a.quality) for a in feed.members]
+
+
+def test_an_edited_article_is_stored_and_listed_anew_and_its_old_row_forgotten_a_version_later(
+        seeds: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    state = _builder(seeds)
+    assert state.site is not None
+    newest = state.site.corpus.articles[0]
+    topic = next(feed.spec.path for feed in state.site.feeds[1:] if newest in feed.members)
+    encoded: list[int] = []
+    real = stored_articles.member_json
+    monkeypatch.setattr(stored_articles, "member_json", lambda id_, article: encoded.append(id_) or real(id_, article))
+    kind = "article" if newest.kind.value == "video" else "video"
+    _edit(Path(newest.path), kind, 77)
+    assert state.reload()
+    assert state.site.corpus.articles[0].kind.value == kind
+    for path, name in (("all", "all.xml"), (topic, f"{topic}.json")):
+        assert _stored_members(state, name) == _members(state, path)
+    assert len(encoded) == 1  # the edited article alone was stored and encoded again
+    serving = create_app({"TESTING": True, "seeds_dir": str(seeds), "site_url": SITE_URL, "max_items": 5})
+    listed = serving.test_client().get(f"/feeds/all.json?type={kind}&min_quality=77").json["items"]
+    expected = [a.url for a in state.site.corpus.articles if a.kind.value == kind and (a.quality or 0) >= 77]
+    assert [item["url"] for item in listed] == expected[:5] and expected[0] == newest.url
+
+    def rows_of(path: str) -> int:
+        return sum(1 for key in state.builder.store.article_ids(state.builder.articles.prefix)
+                   if key.split("\0")[1] == path)
+
+    assert rows_of(newest.path) == 2  # the version before lists the old one: a request may be reading it
+    other = state.site.corpus.articles[1]
+    _edit(Path(other.path), other.kind.value, (other.quality or 0) + 1)
+    assert state.reload()
+    assert rows_of(newest.path) == 1 and rows_of(other.path) == 2
+    assert _stored_members(state, "all.xml") == _members(state, "all")
