@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from feedpub.render.site import Site, render_site
 from feedpub.web import create_app, stored_articles
 from feedpub.web.state import FeedState
 
@@ -86,3 +88,46 @@ def test_an_edited_article_is_stored_and_listed_anew_and_its_old_row_forgotten_a
     assert state.reload()
     assert rows_of(newest.path) == 1 and rows_of(other.path) == 2
     assert _stored_members(state, "all.xml") == _members(state, "all")
+
+
+def _from_scratch(state: FeedState) -> Site:
+    assert state.site is not None
+    return render_site(state.site.corpus, state.settings)
+
+
+def test_archive_pages_and_fingerprints_are_kept_only_for_feeds_whose_articles_did_not_change(seeds: Path) -> None:
+    state = _builder(seeds)
+    before = state.site
+    assert before is not None and before.archives
+    live = {a.url for feed in before.feeds for a in feed.entries}
+    oldest = next(a for a in reversed(before.corpus.articles) if a.url not in live)  # in archive pages only
+    path = Path(oldest.path)
+    path.write_text(path.read_text("utf-8").replace('title: "', 'title: "Edited ', 1), "utf-8")
+    assert state.reload()
+    after, fresh = state.site, _from_scratch(state)
+    assert after is not None
+    assert after.archives == fresh.archives and after.fingerprints == fresh.fingerprints
+    listing = {page.spec.path for page in after.archives if any(a.path == oldest.path for a in page.entries)}
+    assert listing and {name for name, print_ in after.fingerprints.items()
+                        if before.fingerprints.get(name) != print_} >= listing
+    touched = {page.current for page in after.archives if page.spec.path in listing}
+    kept = {id(page) for page in before.archives}
+    for page in after.archives:  # a feed that does not list the article keeps its very pages
+        assert (id(page) in kept) == (page.current not in touched)
+
+
+def test_a_new_month_makes_every_archive_anew(seeds: Path) -> None:
+    state = _builder(seeds)
+    assert state.site is not None
+    newest = state.site.corpus.articles[0]
+    later = newest.published_at.replace(day=1) + timedelta(days=40)
+    text = Path(newest.path).read_text("utf-8").replace(newest.url, newest.url + "-next-month")
+    text = re.sub(r"^publishedDateTime: .*$", f"publishedDateTime: {later:%Y-%m-%dT%H:%M:%SZ}", text, count=1,
+                  flags=re.M)
+    (seeds / "next-month.md").write_text(text, "utf-8")
+    assert state.reload()
+    after, fresh = state.site, _from_scratch(state)
+    assert after is not None and after.corpus.newest == later
+    assert after.archives == fresh.archives and after.fingerprints == fresh.fingerprints
+    month = f"{newest.published_at:%Y-%m}"
+    assert any(page.spec.archive == month for page in after.archives)  # the month that just finished
