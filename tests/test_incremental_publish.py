@@ -7,6 +7,7 @@ the front page and index files, and the store's versions.
 
 from __future__ import annotations
 
+import gzip
 import re
 import shutil
 from datetime import timedelta
@@ -16,6 +17,7 @@ import pytest
 
 from feedpub.render.site import Site, render_site
 from feedpub.web import create_app, stored_articles
+from feedpub.web.shared_store import KEEP_VERSIONS
 from feedpub.web.state import FeedState
 
 from .conftest import SITE_URL
@@ -131,3 +133,53 @@ def test_a_new_month_makes_every_archive_anew(seeds: Path) -> None:
     assert after.archives == fresh.archives and after.fingerprints == fresh.fingerprints
     month = f"{newest.published_at:%Y-%m}"
     assert any(page.spec.archive == month for page in after.archives)  # the month that just finished
+
+
+def _count(state: FeedState, sql: str) -> int:
+    return int(state.builder.store.db().execute(sql).fetchone()[0])
+
+
+def test_the_store_keeps_its_last_versions_whole_and_nothing_they_do_not_list(seeds: Path) -> None:
+    state = _builder(seeds)
+    store = state.builder.store
+    assert state.site is not None
+    titles = []
+    for round_ in range(5):
+        article = state.site.corpus.articles[round_ % 2]
+        _edit(Path(article.path), article.kind.value, round_ + 50)
+        assert state.reload()
+        titles.append(state.site.corpus.articles[round_ % 2].title)
+    current = state.builder.version
+    assert current is not None
+    kept = range(current - KEEP_VERSIONS + 1, current + 1)
+    assert [row[0] for row in store.db().execute("SELECT id FROM versions ORDER BY id")] == list(kept)
+    etags, sources, rows = set(), set(), 0
+    for version in kept:  # each kept version whole: every output's bytes and every live feed's data
+        names = store.rows(version)
+        hashes = store.source_hashes(version)
+        assert len(hashes) == len(state.site.feeds) * len(state.site.formats)
+        for name, row in names.items():
+            found = store.output(version, name)
+            assert found is not None and found[0] == row
+            etags.add(row.etag)
+        for name in hashes:
+            assert store.source(version, name) is not None
+        sources.update(hashes.values())
+        rows += len(names)
+    oldest = gzip.decompress(store.output(kept[0], "all.json")[1]).decode()  # type: ignore[index]
+    assert titles[-3] in oldest and titles[-1] not in oldest  # what a request on that version still reads
+    # Nothing the kept versions do not list: a row serves every version it is part of.
+    assert _count(state, "SELECT count(*) FROM outputs") < rows / 2
+    assert _count(state, "SELECT count(*) FROM bodies") == len(etags)
+    assert _count(state, "SELECT count(*) FROM sources") == len(sources)
+
+
+def test_bodies_of_an_abandoned_render_are_swept_with_the_next_version(seeds: Path) -> None:
+    state = _builder(seeds)
+    assert state.site is not None
+    state.builder.store.add_bodies([("orphan", gzip.compress(b"never published"))])
+    state.builder.abandon()
+    article = state.site.corpus.articles[0]
+    _edit(Path(article.path), article.kind.value, 3)
+    assert state.reload()
+    assert _count(state, "SELECT count(*) FROM bodies WHERE etag = 'orphan'") == 0

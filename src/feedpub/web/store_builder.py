@@ -47,6 +47,7 @@ class StoreBuilder:
         self._change: tuple[dict[str, Row], dict[str, Row], list[str]] = ({}, {}, [])
         self._source_of: dict[str, str] = {}  # each live feed output's source hash in the current version
         self._encoded: dict[str, tuple[tuple[Article, ...], str]] = {}  # by feed path: its members, and their hash
+        self._sweep = True  # bodies no version lists may be in the store (a render abandoned, a builder died)
         # Each output's purge key and CORS flag (see headers.tag_of): given by its name and the formats.
         self._tags: tuple[tuple[Format, ...], dict[str, tuple[str | None, bool]]] = ((), {})
 
@@ -70,6 +71,7 @@ class StoreBuilder:
         self._source_of = self.store.source_hashes(self.version) if self.version is not None else {}
         self._encoded = {}
         self.articles.sync()
+        self._sweep = True
 
     # -- during a render: the memo and the store callback of render_site ----------------------
 
@@ -102,6 +104,7 @@ class StoreBuilder:
     def abandon(self) -> None:
         """A render that failed: what it made is not published (its bodies are pruned with the next version)."""
         self._fresh, self._pending = {}, []
+        self._sweep = True
 
     # -- after it ----------------------------------------------------------------------------
 
@@ -142,7 +145,9 @@ class StoreBuilder:
             self.status = dict(status)
             self.store.restate(self.version, self.status)  # same outputs: only what /healthz says is new
             return changed
-        self.version = self.store.publish(rows, sources, moved, old.keys() - rows.keys(), new_sources, status)
+        self.version = self.store.publish(rows, sources, moved, old.keys() - rows.keys(), new_sources, status,
+                                          self._sweep)
+        self._sweep = False
         self.rows, self.status, self._source_of = rows, dict(status), sources
         self.articles.forget()
         return changed
