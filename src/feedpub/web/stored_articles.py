@@ -56,7 +56,7 @@ class StoredArticles:
                 new.append((key, article))
             else:
                 current[id(article)] = (article, row, member_json(row, article))
-        for (key, article), row in zip(new, self.store.add_articles(new, fragments), strict=True):
+        for (key, article), row in zip(new, self.store.add_articles(new, fragments) if new else (), strict=True):
             ids[key] = row
             current[id(article)] = (article, row, member_json(row, article))
         self._current = current

@@ -54,7 +54,6 @@ def start(state: FeedState) -> threading.Thread:
             state.reload()
         except Exception:  # the thread's rounds try again
             log.exception("reload failed; still serving the previous feeds")
-        _settle(state)
         if state.publisher is not None:
             state.publisher.changed({})  # pings a build or another process left pending are due now
     thread = threading.Thread(target=_watch, args=(state, events, observer), name="feedpub-reload", daemon=True)
@@ -75,6 +74,7 @@ def _watch(state: FeedState, events: _Changed, observer: BaseObserver | None) ->
     last_full = time.monotonic()  # start() scanned just now
     watched = _identity(root)
     building = observer is not None  # start() found this process building
+    settled = None
     while True:
         if not building:
             if not state.may_build():  # another process builds: be ready to take over
@@ -83,6 +83,9 @@ def _watch(state: FeedState, events: _Changed, observer: BaseObserver | None) ->
             building = True
             if state.publisher is not None:
                 state.publisher.changed({})  # pings the builder before left pending are due now
+        if state.site is not settled:  # what the last load and render left alive stays until the next
+            settled = state.site
+            _settle(state)
         listening = observer is not None and observer.is_alive()
         if listening and events.wait(state.settings.reload_interval):
             time.sleep(SETTLE)  # one save is often several events (create, write, close, rename)
@@ -97,13 +100,10 @@ def _watch(state: FeedState, events: _Changed, observer: BaseObserver | None) ->
             continue
         if full:
             last_full = now
-        site = state.site
         try:
             state.reload(None if full else paths)
         except Exception:  # never let the watcher die; the next round tries again
             log.exception("reload failed; still serving the previous feeds")
-        if state.site is not site:
-            _settle(state)  # what the load and render left alive stays until the next one
         if observer is not None and (moved or not state.healthy):
             observer.stop()  # its watch died with the directory, or watches one elsewhere
             observer = None
