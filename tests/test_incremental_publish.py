@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from feedpub.render import html_pages
 from feedpub.render.site import Site, render_site
 from feedpub.web import create_app, stored_articles
 from feedpub.web.shared_store import KEEP_VERSIONS
@@ -183,3 +184,29 @@ def test_bodies_of_an_abandoned_render_are_swept_with_the_next_version(seeds: Pa
     _edit(Path(article.path), article.kind.value, 3)
     assert state.reload()
     assert _count(state, "SELECT count(*) FROM bodies WHERE etag = 'orphan'") == 0
+
+
+def test_the_front_page_shows_each_feeds_newest_article_after_an_edit_as_a_render_from_scratch_does(
+        seeds: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    state = _builder(seeds)
+    assert state.site is not None
+    newest = state.site.corpus.articles[0]
+    path = Path(newest.path)
+    path.write_text(path.read_text("utf-8").replace('title: "', 'title: "Front & Co ', 1), "utf-8")
+    assert state.reload()
+    found = state.builder.store.output(state.builder.version, "index.html")  # type: ignore[arg-type]
+    assert found is not None
+    served = gzip.decompress(found[1])
+    assert b"Front &amp; Co " in served
+    monkeypatch.setattr(html_pages, "_ROWS", html_pages.FrontRows(8192))  # a process that kept no row
+    assert _from_scratch(state).outputs["index.html"].body == served
+
+
+def test_front_rows_keep_at_most_their_size_and_render_the_same(seeds: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    state = _builder(seeds)
+    assert state.site is not None
+    expected = _from_scratch(state).outputs["index.html"].body
+    small = html_pages.FrontRows(3)
+    monkeypatch.setattr(html_pages, "_ROWS", small)
+    assert _from_scratch(state).outputs["index.html"].body == expected
+    assert len(small._kept) == 3
