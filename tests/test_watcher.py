@@ -142,3 +142,26 @@ def test_rescan_follows_the_rules_of_a_full_scan(tmp_path: Path) -> None:
     assert after == scan(root)
     assert list(after) == sorted(after)
     assert set(after) == {"a/new.markdown", "a/one.md", "link-in.md", "two.txt"}
+
+
+def test_the_reload_thread_settles_the_heap_after_each_render_of_its_own(seeds: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The corpus and site a render left alive are frozen for the collector (see feedpub.web.heap);
+    a round that found nothing to render leaves the heap as it is."""
+    settled: list[int] = []
+
+    class Recording:
+        def settle(self, articles: int) -> None:
+            settled.append(articles)
+
+    monkeypatch.setattr(watcher_module, "_observe", lambda root, flag: None)  # every tick scans
+    monkeypatch.setattr(watcher_module, "HEAP", Recording())
+    app = create_app({"seeds_dir": str(seeds), "reload_interval": 0.05, "one_builder": False})
+    _start(app)
+    articles = len(app.extensions["feedpub"].site.corpus.articles)
+    wait_for(lambda: settled == [articles], 5, "the first round's settle")
+    time.sleep(0.3)  # quiet ticks: nothing rendered
+    assert settled == [articles]
+    _edit(seeds, "Settled")
+    wait_for(lambda: len(settled) == 2, 5, "a settle after the reload")
+    assert any(t.startswith("Settled:") for t in _titles(app)) and settled == [articles, articles]

@@ -21,7 +21,7 @@ from operator import attrgetter
 from typing import Protocol
 
 from .. import __version__
-from ..catalog.archives import with_archives
+from ..catalog.archives import Earlier, earlier_pages, with_archives
 from ..catalog.feeds import Feed, plan
 from ..model import Article, Corpus, without
 from ..settings import Settings, output_fields
@@ -199,6 +199,12 @@ def _keep_all(name: str, output: Output) -> Output:
     return output
 
 
+def _earlier_pages(earlier: Site | None, corpus: Corpus) -> Earlier | None:
+    if earlier is None or not earlier.archives:
+        return None
+    return earlier_pages(earlier.feeds, earlier.archives, earlier.corpus.newest, corpus.newest)
+
+
 class Unrenderable(Exception):
     """Some articles make a renderer fail: their paths, each with the reason."""
 
@@ -209,7 +215,7 @@ class Unrenderable(Exception):
 
 def render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None, *,
                 render_archives: bool = True, store: Callable[[str, Output], Output] = _keep_all,
-                html_cache_size: int | None = None, stored: Stored | None = None) -> Site:
+                html_cache_size: int | None = None, stored: Stored | None = None, earlier: Site | None = None) -> Site:
     """Every feed of ``corpus`` (see :func:`_render_site`), less any article no renderer can take.
 
     Such an article is an error of its file, and the site is rendered again
@@ -220,7 +226,7 @@ def render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None
         try:
             return _render_site(without(corpus, dropped) if dropped else corpus, settings, previous,
                                 render_archives=render_archives, store=store, html_cache_size=html_cache_size,
-                                stored=stored)
+                                stored=stored, earlier=earlier)
         except Unrenderable as exc:  # each round takes articles out: it ends
             dropped.update(exc.culprits)
 
@@ -252,7 +258,7 @@ def _render_feed(fmt: Format, draft: Draft) -> bytes:
 
 def _render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None, *,
                  render_archives: bool = True, store: Callable[[str, Output], Output] = _keep_all,
-                 html_cache_size: int | None = None, stored: Stored | None = None) -> Site:
+                 html_cache_size: int | None = None, stored: Stored | None = None, earlier: Site | None = None) -> Site:
     """Render every feed; take the bytes of feeds whose fingerprint ``previous`` already has.
 
     Without ``render_archives`` (the server) archive pages are only listed in
@@ -262,6 +268,8 @@ def _render_site(corpus: Corpus, settings: Settings, previous: Memo | None = Non
     plain copy, so a whole site never sits in memory uncompressed; ``html_cache_size``
     bounds the entry HTML kept meanwhile (see :func:`site_context`); ``stored`` gives the entry
     fragments an earlier render kept (the server's builder: its store), so only new entries are made.
+    ``earlier``, the last site rendered with the same settings, lends its archive pages (and their
+    fingerprints) to each feed whose articles are the same objects (see :func:`with_archives`).
     """
     formats = registered()
     archived = tuple(fmt for fmt in formats if fmt.archived)
@@ -271,8 +279,11 @@ def _render_site(corpus: Corpus, settings: Settings, previous: Memo | None = Non
     fingerprints: dict[str, str] = {}
     rendered = 0
     archives: tuple[Feed, ...] = ()
+    if earlier is not None and earlier.settings != settings:
+        earlier = None
     if settings.archives:
-        feeds, archives = with_archives(feeds, corpus.newest)
+        feeds, archives = with_archives(feeds, corpus.newest, _earlier_pages(earlier, corpus))
+    reused = {id(feed): earlier.fingerprints.get(feed.spec.path) for feed in earlier.archives} if earlier else {}
     deferred = {} if render_archives else {
         fmt.output_name(feed.spec): (feed, fmt) for feed in archives for fmt in archived}
     jobs = [(feed, formats) for feed in feeds]
@@ -281,7 +292,7 @@ def _render_site(corpus: Corpus, settings: Settings, previous: Memo | None = Non
     rendering = rendering_key(settings)
     for feed, output_formats in jobs:
         path = feed.spec.path
-        fingerprints[path] = print_ = fingerprint(feed, rendering)
+        fingerprints[path] = print_ = reused.get(id(feed)) or fingerprint(feed, rendering)
         known = previous.bodies(feed, print_, output_formats) if previous is not None else None
         draft = Draft(feed, ctx)  # what this feed's formats share, and no other feed's
         for fmt in output_formats:

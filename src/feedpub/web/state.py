@@ -144,8 +144,8 @@ class FeedState:
             fresh[name] = prepare(output)
             return Output(None, output.mimetype, output.last_modified)  # held compressed, not plain
 
-        site = render_site(corpus, self.settings, previous.site if previous else None,
-                           render_archives=False, store=store, html_cache_size=ENTRY_HTML_CACHE)
+        site = render_site(corpus, self.settings, previous.site if previous else None, render_archives=False,
+                           store=store, html_cache_size=ENTRY_HTML_CACHE, earlier=self.site)
         self._report(site)
         old = previous.prepared if previous else {}
         prepared = {name: unchanged(old.get(name), fresh.get(name)) for name in site.outputs}
@@ -158,7 +158,8 @@ class FeedState:
         read_at = datetime.now(UTC)
         corpus = self.loader.load(stamps=stamps)
         try:  # archives too: the store keeps them on disk, and a serving process cannot render them
-            site = render_site(corpus, self.settings, self.builder, store=self.builder.keep, stored=self.builder.stored)
+            site = render_site(corpus, self.settings, self.builder, store=self.builder.keep, stored=self.builder.stored,
+                               earlier=self.site)
         except BaseException:
             self.builder.abandon()
             raise

@@ -24,8 +24,9 @@ from ..render.formats import Format
 from ..render.site import Output, Site
 from ..settings import Settings
 from .headers import tag_of
-from .shared_store import BODY_BATCH, Row, SharedStore, article_key, encode_source, source_hash
+from .shared_store import BODY_BATCH, Row, SharedStore, encode_source, source_hash
 from .store import prepare
+from .stored_articles import StoredArticles
 
 # When each output's current bytes were first published: claimed for the new ones.
 Dating = Callable[[Sequence[Claim]], list[datetime]]
@@ -37,17 +38,18 @@ class StoreBuilder:
     def __init__(self, store: SharedStore, prefix: str, settings: Settings) -> None:
         self.store = store
         self.store_settings = settings
-        self.prefix = prefix  # of its article keys: see shared_store.article_key
         self.version: int | None = None
         self.rows: dict[str, Row] = {}
         self.status: dict[str, Any] = {}
-        self._ids: dict[str, int] = {}
-        self._previous_keys: set[str] = set()
+        self.articles = StoredArticles(store, prefix)
         self._fresh: dict[str, Row] = {}
         self._pending: list[tuple[str, bytes]] = []
         self._change: tuple[dict[str, Row], dict[str, Row], list[str]] = ({}, {}, [])
         self._source_of: dict[str, str] = {}  # each live feed output's source hash in the current version
         self._encoded: dict[str, tuple[tuple[Article, ...], str]] = {}  # by feed path: its members, and their hash
+        self._sweep = True  # bodies no version lists may be in the store (a render abandoned, a builder died)
+        # Each output's purge key and CORS flag (see headers.tag_of): given by its name and the formats.
+        self._tags: tuple[tuple[Format, ...], dict[str, tuple[str | None, bool]]] = ((), {})
 
     def take_over(self) -> bool:
         """Become the builder: say so in the current version; True if this process must look at every file
@@ -68,8 +70,8 @@ class StoreBuilder:
         self.rows = self.store.rows(self.version) if self.version is not None else {}
         self._source_of = self.store.source_hashes(self.version) if self.version is not None else {}
         self._encoded = {}
-        self._ids = self.store.article_ids(self.prefix)
-        self._previous_keys = set(self._ids)
+        self.articles.sync()
+        self._sweep = True
 
     # -- during a render: the memo and the store callback of render_site ----------------------
 
@@ -82,7 +84,7 @@ class StoreBuilder:
 
     def stored(self, article: Article) -> Mapping[str, bytes]:
         """The entry fragments published with ``article`` (render_site's ``stored``): none for a new one."""
-        found = self._ids.get(article_key(self.prefix, article))
+        found = self.articles.id_of(article)
         return self.store.fragments(found) if found is not None else {}
 
     def keep(self, name: str, output: Output) -> Output:
@@ -102,6 +104,7 @@ class StoreBuilder:
     def abandon(self) -> None:
         """A render that failed: what it made is not published (its bodies are pruned with the next version)."""
         self._fresh, self._pending = {}, []
+        self._sweep = True
 
     # -- after it ----------------------------------------------------------------------------
 
@@ -112,10 +115,12 @@ class StoreBuilder:
         places = _places(site)
         rows: dict[str, Row] = {}
         new: dict[str, Row] = {}
+        known_tags = self._tags[1] if self._tags[0] == site.formats else {}
+        tags: dict[str, tuple[str | None, bool]] = {}
         for name in site.outputs:
             before, made = self.rows.get(name), fresh.get(name)
             fingerprint, archive = places.get(name, ("", False))
-            tag, public = tag_of(site, name)
+            tag, public = tags[name] = known_tags.get(name) or tag_of(site, name)
             if made is None or (before is not None and (before.etag, before.mimetype) == (made.etag, made.mimetype)):
                 assert before is not None  # not rendered means taken from the current version
                 same = (before.fingerprint, before.archive, before.tag, before.public) == (fingerprint, archive,
@@ -128,10 +133,11 @@ class StoreBuilder:
         for (name, row), time in zip(new.items(), dating(claims), strict=True):
             rows[name] = replace(row, last_modified=to_micros(time))
         changed = sorted(new)
+        self._tags = site.formats, tags
         old = self.rows
         self._change = (old, rows, changed)
         fragments = site.context.fragments.kept if site.context else (lambda article: {})
-        self.store.add_articles(site.corpus.articles, self._ids, self.prefix, fragments)
+        self.articles.add(site.corpus.articles, fragments)
         sources, new_sources = self._sources(site)
         moved = [name for name, row in rows.items() if old.get(name) is not row or sources.get(name) !=
                  self._source_of.get(name)]
@@ -139,9 +145,11 @@ class StoreBuilder:
             self.status = dict(status)
             self.store.restate(self.version, self.status)  # same outputs: only what /healthz says is new
             return changed
-        self.version = self.store.publish(rows, sources, moved, old.keys() - rows.keys(), new_sources, status)
+        self.version = self.store.publish(rows, sources, moved, old.keys() - rows.keys(), new_sources, status,
+                                          self._sweep)
+        self._sweep = False
         self.rows, self.status, self._source_of = rows, dict(status), sources
-        self._forget_articles(site)
+        self.articles.forget()
         return changed
 
     def _sources(self, site: Site) -> tuple[dict[str, str], dict[str, bytes]]:
@@ -156,7 +164,7 @@ class StoreBuilder:
             if known is not None and len(known[0]) == len(members) and all(map(operator.is_, known[0], members)):
                 digest = known[1]
             else:
-                data = encode_source(feed, self._ids, self.prefix)
+                data = encode_source(feed, self.articles.members(members))
                 digest = source_hash(data)
                 new[digest] = data
             encoded[feed.spec.path] = (members, digest)
@@ -181,14 +189,6 @@ class StoreBuilder:
         if self.version is not None:
             self.status = dict(status)
             self.store.restate(self.version, self.status)
-
-    def _forget_articles(self, site: Site) -> None:
-        """Drop stored articles neither this version nor the one before lists (a reader may still be on it)."""
-        keys = {article_key(self.prefix, a) for a in site.corpus.articles}
-        stale = [key for key in self._ids if key not in keys and key not in self._previous_keys]
-        if stale:
-            self.store.forget_articles(self._ids.pop(key) for key in stale)
-        self._previous_keys = keys
 
 
 def _places(site: Site) -> dict[str, tuple[str, bool]]:

@@ -25,6 +25,8 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
+from .heap import FrozenHeap
+
 if TYPE_CHECKING:
     from .state import FeedState
 
@@ -32,6 +34,7 @@ log = logging.getLogger("feedpub.server")
 FULL_SCAN_EVERY = 30.0  # seconds between full scans while the file system reports nothing
 SETTLE = 0.05  # seconds to let a burst of events for one save arrive before reloading
 _CHANGES = {EVENT_TYPE_CREATED, EVENT_TYPE_DELETED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED, EVENT_TYPE_CLOSED}
+HEAP = FrozenHeap()  # the GC is per process, and so is the reload thread that builds
 
 
 def start(state: FeedState) -> threading.Thread:
@@ -71,6 +74,7 @@ def _watch(state: FeedState, events: _Changed, observer: BaseObserver | None) ->
     last_full = time.monotonic()  # start() scanned just now
     watched = _identity(root)
     building = observer is not None  # start() found this process building
+    settled = None
     while True:
         if not building:
             if not state.may_build():  # another process builds: be ready to take over
@@ -79,6 +83,9 @@ def _watch(state: FeedState, events: _Changed, observer: BaseObserver | None) ->
             building = True
             if state.publisher is not None:
                 state.publisher.changed({})  # pings the builder before left pending are due now
+        if state.site is not settled:  # what the last load and render left alive stays until the next
+            settled = state.site
+            _settle(state)
         listening = observer is not None and observer.is_alive()
         if listening and events.wait(state.settings.reload_interval):
             time.sleep(SETTLE)  # one save is often several events (create, write, close, rename)
@@ -105,6 +112,11 @@ def _watch(state: FeedState, events: _Changed, observer: BaseObserver | None) ->
             last_full = -FULL_SCAN_EVERY  # changes made before the watch began: the next round scans
         if observer is None:
             time.sleep(state.settings.reload_interval)
+
+
+def _settle(state: FeedState) -> None:
+    site = state.site
+    HEAP.settle(len(site.corpus.articles) if site is not None else 0)
 
 
 class _Changed(FileSystemEventHandler):
