@@ -86,9 +86,15 @@ def test_idle_ticks_do_not_scan(seeds: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 @needs_events
-def test_events_reload_only_the_files_they_name(seeds: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("linked", [False, True], ids=["directory", "symlink"])
+def test_events_reload_only_the_files_they_name(seeds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                linked: bool) -> None:
     monkeypatch.setattr(watcher_module, "FULL_SCAN_EVERY", 3600.0)
-    app = create_app({"seeds_dir": str(seeds), "reload_interval": 5.0})  # events, not ticks, must drive it
+    served = seeds
+    if linked:  # a deploy's "current" link: events come from the directory it leads to
+        served = tmp_path / "current"
+        served.symlink_to(seeds, target_is_directory=True)
+    app = create_app({"seeds_dir": str(served), "reload_interval": 5.0})  # events, not ticks, must drive it
     feed_state = app.extensions["feedpub"]
     _start(app)
     time.sleep(0.3)

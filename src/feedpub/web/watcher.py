@@ -127,6 +127,12 @@ class _Changed(FileSystemEventHandler):
         self._flag = threading.Event()
         self._paths: set[str] = set()
         self._everything = False
+        self._real, self._named = "", ""  # events name paths under the first; the loader knows the second
+
+    def watching(self, real: str, named: str) -> None:
+        """Events will come from ``real``, the directory the seeds path ``named`` leads to (a link, say)."""
+        with self._lock:
+            self._real, self._named = real.rstrip(os.sep) + os.sep, named.rstrip(os.sep) + os.sep
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type not in _CHANGES:  # not the opens and reads of our own loads
@@ -138,8 +144,12 @@ class _Changed(FileSystemEventHandler):
             else:
                 for path in (event.src_path, getattr(event, "dest_path", "")):
                     if path:
-                        self._paths.add(os.fsdecode(path))
+                        self._paths.add(self._as_named(os.fsdecode(path)))
             self._flag.set()
+
+    def _as_named(self, path: str) -> str:
+        real = self._real
+        return self._named + path[len(real):] if real and path.startswith(real) else path
 
     def wait(self, timeout: float) -> bool:
         return self._flag.wait(timeout)
@@ -154,9 +164,12 @@ class _Changed(FileSystemEventHandler):
 
 
 def _observe(root: Path, handler: _Changed) -> BaseObserver | None:
+    # Watched where it leads: through a link, inotify would not see what is made in new subdirectories.
+    real = os.path.realpath(root)
+    handler.watching(real, str(root))
     try:
         observer = Observer()
-        observer.schedule(handler, str(root), recursive=True)
+        observer.schedule(handler, real, recursive=True)
         observer.daemon = True
         observer.start()
     except (OSError, RuntimeError) as exc:
