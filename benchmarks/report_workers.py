@@ -83,13 +83,13 @@ def cold_build_row(r: dict[str, Any], d: dict[str, Any]) -> list[str]:
         return []
     files = d["files"]
     return [f"| cold `feedpub build`: empty cache dir and output dir (command wall time incl. start-up) | "
-            f"{files / d['cold_build_s']:,.0f}/s; {spread(r['build']['cold_cli'], 1)}{_peak(r['build'])} | "
+            f"{files / d['cold_build_s']:,.0f}/s; {spread(r['build']['cold_cli'], 1)}{_build_peak(r['build'])} | "
             f"CSafeLoader, 1 process: "
             f"{d['base_rate']:,.0f}/s ({d['base_s']:.1f} s) | {d['cold_build_ratio']:.2f}x | >= 1.0x | "
             f"{verdict(d['t_cold_build'], '{:.2f}x'.format(d['cold_build_ratio']))} |"]
 
 
-def _peak(build: dict[str, Any]) -> str:
+def _build_peak(build: dict[str, Any]) -> str:
     peaks = build.get("cold_cli_peak")
     return f"; peak RSS {statistics.median(peaks):,.0f} MiB" if peaks else ""
 
