@@ -240,7 +240,7 @@ def probe_server(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     app = web.create_app(config)
     times["create_app"] = time.perf_counter() - t0
-    times["prepare (gzip -9 of every output)"] = prepared_seconds[0]
+    times["prepare (gzip -6 of every output)"] = prepared_seconds[0]
     state_mod.render_site, state_mod.prepare = original_render, original_prepare
     stages["prepared"] = proc_status()
     state = app.extensions["feedpub"]
