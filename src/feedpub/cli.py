@@ -10,22 +10,23 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from . import __version__
-from .catalog.feeds import topic_slugs
 from .ingest.frontmatter import HAVE_LIBYAML, NO_LIBYAML_WARNING
 from .ingest.loader import CorpusLoader, SeedsUnavailable
 from .last_build import LastBuild, Summary, inputs_key
 from .model import Corpus, printable
-from .purge import GONE, announce_build, items, surrogate_key
-from .render.site import Site, render_site
 from .settings import Settings, SettingsError, describe, env_name, setting_fields
-from .static_tree import MANIFEST, OutputBusy, OutputError, OutputMemo, locked, sweep
-from .tree_writer import BuildReport, TreeWriter
-from .websub import announce
+from .static_tree import MANIFEST, BuildReport, OutputBusy, OutputError, OutputMemo, locked, sweep
+
+if TYPE_CHECKING:
+    from .render.site import Site
+
+# The renderers, feedgen and the notifiers are imported where they are used: a build with nothing to
+# do (feedpub.last_build) costs little more than stating the files, and importing them cost 60 ms of it.
 
 F = TypeVar("F", bound=Callable[..., Any])
 _CLICK_TYPES: dict[str, Any] = {"Path": click.Path(path_type=Path), "int": int, "float": float, "str": str}
@@ -140,6 +141,8 @@ def build(strict: bool, lock_wait: float, **options: Any) -> None:
     for line in summary.problems:
         click.echo(line, err=True)
     if settings.websub_hub:  # also when nothing changed: pings an earlier run could not send are due
+        from .websub import announce
+
         changed = site.feed_urls(report.changed, report.versions.__getitem__) if site else {}
         pings = announce(settings.websub_hub, settings.cache_dir, changed)
         if pings.sent:
@@ -171,6 +174,8 @@ class _Built:
 
 def _purge(settings: Settings, site: Site | None, report: BuildReport) -> None:
     """Tell the purge hook which keys and URLs this build changed (and what earlier runs left pending)."""
+    from .purge import GONE, announce_build, items, surrogate_key
+
     versions = {**{name: report.versions[name] for name in report.changed}, **dict.fromkeys(report.gone, GONE)}
     sent = announce_build(settings.purge_url, settings.cache_dir,
                           items(settings, versions, lambda name: surrogate_key(site, name) if site else None))
@@ -209,6 +214,9 @@ def _render_and_write(settings: Settings, corpus: Corpus, lock_wait: float, reco
     A second build waits (a build is usually seconds) rather than failing at once,
     but not forever: builds started by a timer must not pile up behind a stuck one.
     """
+    from .render.site import render_site
+    from .tree_writer import TreeWriter
+
     out = settings.out_dir
     try:
         with locked(out, lock_wait, lambda: click.echo(_waiting(settings), err=True)):
@@ -246,6 +254,8 @@ def check(**options: Any) -> None:
     finally:
         loader.close()
     _report(corpus)
+    from .catalog.feeds import topic_slugs
+
     for note in topic_slugs(corpus.topics)[1]:
         click.echo(f"warning: {note}", err=True)
     click.echo(f"{corpus.files} files checked: {corpus.rejected} rejected, {len(corpus.problems)} problems.", err=True)

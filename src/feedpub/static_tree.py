@@ -21,15 +21,18 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .catalog.feeds import Feed
 from .first_published import Dated
 from .model import EPOCH, MICROSECOND
-from .render.formats import Format
 from .walk import walk
+
+if TYPE_CHECKING:  # a build with nothing to do imports no renderer (see feedpub.last_build)
+    from .catalog.feeds import Feed
+    from .render.formats import Format
 
 MANIFEST = ".feedpub-manifest.json"
 # Files a running build wrote beyond what its manifest lists, one JSON line each: [name, version, time].
@@ -37,6 +40,16 @@ MANIFEST = ".feedpub-manifest.json"
 JOURNAL = ".feedpub-journal"
 TMP_SUFFIX = ".feedpub-tmp"
 _LEFTOVER = re.compile(r"^\..+\.[a-z0-9_]{8}" + re.escape(TMP_SUFFIX) + "$")
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    written: int
+    unchanged: int
+    removed: int
+    changed: tuple[str, ...] = ()  # names of the files written
+    versions: Mapping[str, str] = field(default_factory=dict)  # each written file's version (its body hash)
+    gone: tuple[str, ...] = ()  # names of the files removed
 
 
 class OutputError(Exception):

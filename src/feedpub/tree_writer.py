@@ -18,15 +18,15 @@ line each, rather than into a rewritten manifest (3 MiB at 100k articles).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from .first_published import Dated, next_time
 from .render.site import Output, Site, body_version
 from .static_tree import (
+    BuildReport,
     OutputError,
     Resolver,
     atomic_write,
@@ -45,16 +45,6 @@ from .static_tree import (
 )
 
 BATCH_BYTES = 32 << 20  # changed outputs held before they are written (and the manifest lists them)
-
-
-@dataclass(frozen=True)
-class BuildReport:
-    written: int
-    unchanged: int
-    removed: int
-    changed: tuple[str, ...] = ()  # names of the files written
-    versions: Mapping[str, str] = field(default_factory=dict)  # each written file's version (its body hash)
-    gone: tuple[str, ...] = ()  # names of the files removed
 
 
 def write_site(site: Site, out_dir: Path, now: datetime | None = None) -> BuildReport:
