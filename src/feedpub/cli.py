@@ -20,7 +20,7 @@ from .ingest.loader import CorpusLoader, SeedsUnavailable
 from .last_build import LastBuild, Summary, inputs_key
 from .model import Corpus, printable
 from .settings import Settings, SettingsError, describe, env_name, setting_fields
-from .static_tree import MANIFEST, BuildReport, OutputBusy, OutputError, OutputMemo, locked, sweep
+from .static_tree import BuildReport, OutputBusy, OutputError, OutputMemo, locked, sweep
 
 if TYPE_CHECKING:
     from .render.site import Site
@@ -130,7 +130,7 @@ def build(strict: bool, lock_wait: float, **options: Any) -> None:
     loader = _loader(settings)
     try:
         stamps = _scan(loader)
-        record = LastBuild.of(settings, MANIFEST)
+        record = LastBuild.of(settings)
         inputs = inputs_key(settings, stamps)
         done = _unchanged(settings, record, inputs, lock_wait)
         if done is None:

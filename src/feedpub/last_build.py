@@ -28,6 +28,7 @@ from typing import Any
 
 from . import __version__
 from .settings import Settings, setting_fields
+from .static_tree import MANIFEST, listed_files, read_manifest
 
 log = logging.getLogger(__name__)
 RECORDS = "last-build"  # under the cache directory: one record per output directory
@@ -57,19 +58,17 @@ def inputs_key(settings: Settings, stamps: Mapping[str, tuple[int, int]]) -> str
     return digest.hexdigest()
 
 
-def outputs_key(out_dir: Path, manifest: str, names: list[str] | None = None) -> str | None:
+def outputs_key(out_dir: Path, names: list[str] | None = None) -> str | None:
     """The state of an output directory as a build left it: its manifest's and every listed file's stat.
 
     ``names`` are the files the manifest lists (read from it when not given); None when any is missing.
     """
     root = os.fspath(out_dir)
+    if names is None:
+        names = sorted(listed_files(read_manifest(out_dir)))
     try:
-        if names is None:
-            listed = json.loads((out_dir / manifest).read_bytes()).get("files")
-            names = listed if isinstance(listed, list) else []
-        parts = [_stat_of(os.path.join(root, manifest))]
-        parts += [_stat_of(f"{root}/{name}") for name in names]
-    except (OSError, ValueError, TypeError, AttributeError):
+        parts = [_stat_of(os.path.join(root, MANIFEST)), *(_stat_of(f"{root}/{name}") for name in names)]
+    except OSError:
         return None
     return hashlib.blake2b("\0".join(parts).encode(), digest_size=20).hexdigest()
 
@@ -82,16 +81,15 @@ def _stat_of(path: str) -> str:
 class LastBuild:
     """The record of one output directory's last build, in the cache directory."""
 
-    def __init__(self, settings: Settings, manifest: str) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.out_dir = settings.out_dir
-        self.manifest = manifest
         where = hashlib.blake2b(os.fsencode(os.path.realpath(settings.out_dir)), digest_size=12).hexdigest()
         self.path = settings.cache_dir / RECORDS / f"{where}.json"
 
     @classmethod
-    def of(cls, settings: Settings, manifest: str) -> LastBuild | None:
+    def of(cls, settings: Settings) -> LastBuild | None:
         """The record for ``settings``' output directory, or None when the parse cache is off."""
-        return cls(settings, manifest) if settings.cache else None
+        return cls(settings) if settings.cache else None
 
     def unchanged(self, inputs: str) -> Summary | None:
         """The last build's summary if ``inputs`` are what it saw and its outputs are as it left them."""
@@ -106,13 +104,13 @@ class LastBuild:
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
             log.warning("last build record %s unreadable (%s); building", self.path, type(exc).__name__)
             return None
-        if record.get("outputs") != outputs_key(self.out_dir, self.manifest):
+        if record.get("outputs") != outputs_key(self.out_dir):
             return None  # touched, replaced or removed since: a build puts it right
         return found
 
     def save(self, inputs: str, summary: Summary, names: list[str]) -> None:
         """Note a finished build (call it with the output directory still locked, after the manifest is written)."""
-        outputs = outputs_key(self.out_dir, self.manifest, names)
+        outputs = outputs_key(self.out_dir, names)
         if outputs is None:
             self.forget()
             return

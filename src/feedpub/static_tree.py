@@ -210,7 +210,7 @@ def atomic_write(path: Path, body: bytes, mtime_ns: int) -> None:
 
 
 def sweep(out_dir: Path) -> None:
-    """Delete temporary files in the root of ``out_dir``, as every build does (see :func:`_write_site`)."""
+    """Delete temporary files in the root of ``out_dir``, as every build does (see feedpub.tree_writer)."""
     try:
         remove_leftovers(out_dir.resolve(), everywhere=False)
     except OSError as exc:
@@ -281,7 +281,7 @@ class OutputMemo:
                 return None  # deleted by hand since: render it again
             if dated is None or not stat.S_ISREG(info.st_mode) or info.st_mtime_ns != mtime_ns(dated.time):
                 return None  # replaced or touched since: render again (same bytes: only its mtime is set)
-        # On disk already, whole and dated: not even read, and write_site leaves it alone.
+        # On disk already, whole and dated: not even read, and the tree writer leaves it alone.
         return dict.fromkeys((fmt.name for fmt in formats), None)
 
 

@@ -109,12 +109,10 @@ class TreeWriter:
         return Output(None, output.mimetype, output.last_modified)
 
     def _take(self, name: str, output: Output) -> None:
-        before = self.published.get(name)
         body = output.body
-        if body is None:  # the memo found it on disk with this record's time
-            if before is not None:
-                self.dates[name] = before
+        if body is None:  # the memo found it on disk with its manifest record's time (see finish)
             return
+        before = self.published.get(name)
         target = self.inside(name)
         same = same_bytes(target, body)
         if before is None and not same:
