@@ -188,3 +188,13 @@ def test_the_builder_keeps_no_bytes_and_no_fragments(seeds: Path) -> None:
     assert state.snapshot is None and state.site.context is None  # its fragments went to the store
     assert state.site.outputs.keys() == state.builder.rows.keys()
     assert all(output.body is None and output.kept for output in state.site.outputs.values())
+
+
+def test_on_demand_keeps_a_none_it_made_rather_than_making_it_again() -> None:
+    from feedpub.web.store import OnDemand
+
+    made: list[str] = []
+    kept: OnDemand[str | None] = OnDemand(4)
+    for _ in range(3):  # an output with no live feed behind it: looked up in the store once
+        assert kept.get("index.json", lambda: made.append("index.json")) is None
+    assert made == ["index.json"]

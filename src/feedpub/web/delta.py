@@ -31,6 +31,7 @@ from ..render.formats import Format
 from ..render.site import Output, render_feed
 from ..settings import Settings
 from .filters import Filters
+from .headers import gzip_accepted
 from .store import PlainBodies, Prepared, prepare
 from .views import View
 
@@ -202,7 +203,7 @@ class Offer:
             return prepare(Output(body, self.fmt.media_type, full.last_modified))
 
         delta = self.view.on_demand.get(("delta", self.name, self.filters, since), make)
-        gzipped = request.accept_encodings["gzip"] > 0
+        gzipped = gzip_accepted(request.environ.get("HTTP_ACCEPT_ENCODING"))
         body = delta.gzipped if gzipped else self.plain.get(delta)
         # The current full version's validators, so the reader's next poll names that version.
         headers: Sequence[tuple[str, str]] = full.gzip_headers if gzipped else full.plain_headers

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from werkzeug.datastructures import Headers as HeaderList
 from werkzeug.datastructures import ResponseCacheControl
-from werkzeug.http import http_date
+from werkzeug.http import http_date, parse_accept_header
 
 from ..purge import GONE, items, surrogate_key
 from ..render.common import INDEX_JSON, INDEX_OPML
@@ -104,6 +104,12 @@ def trusted(headers: list[tuple[str, str]]) -> HeaderList:
 
 
 _now: tuple[int, str] = (0, "")
+
+
+@lru_cache(maxsize=64)
+def gzip_accepted(accept_encoding: str | None) -> bool:
+    """``request.accept_encodings["gzip"] > 0``, parsed once per distinct header (clients send few)."""
+    return parse_accept_header(accept_encoding)["gzip"] > 0
 
 
 def date_now() -> str:

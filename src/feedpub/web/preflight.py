@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from .routes import FIRST_WAIT, not_found, starting, state
+from .routes import current_view, not_found, starting, state
 
 bp = Blueprint("preflight", __name__)
 METHODS = "GET, HEAD"
@@ -24,7 +24,7 @@ MAX_AGE = str(24 * 3600)  # how long a browser may keep the answer (Chromium cap
 @bp.route("/feeds/<path:name>", methods=["OPTIONS"])
 def preflight(name: str) -> Response:
     current = state()
-    view = current.view() or current.first_view(FIRST_WAIT)
+    view = current_view(current)
     if view is None:
         return starting()
     answer = view.served(name)

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from werkzeug.http import parse_accept_header
 
 from ..model import printable
 from ..render.common import FRONT_PAGE, INDEX_JSON
 from .delta import Offer, offer
 from .filters import FilterError, parse_filters
-from .headers import Served, date_now, served, trusted
+from .headers import Served, date_now, gzip_accepted, served, trusted
 from .state import FeedState
 from .store import Prepared
+from .views import View
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -35,11 +34,16 @@ def state() -> FeedState:
     return feed_state
 
 
+def current_view(current: FeedState) -> View | None:
+    """The version a request sees; the very first one is waited for up to :data:`FIRST_WAIT` seconds."""
+    return current.view() or current.first_view(FIRST_WAIT)
+
+
 @bp.get("/feeds/<path:name>", provide_automatic_options=False)  # OPTIONS: see preflight.py
 def feed(name: str) -> Response:
     extensions = current_app.extensions
     current: FeedState = extensions[STATE]
-    view = current.view() or current.first_view(FIRST_WAIT)  # read once: this request sees one whole site
+    view = current_view(current)  # read once: this request sees one whole site
     if view is None:
         return starting()
     answer = view.served(name)
@@ -72,7 +76,7 @@ def feed(name: str) -> Response:
 def healthz() -> tuple[Response, int]:
     """``ok``; ``degraded`` (200) while some file is rejected; ``unhealthy`` (503) only without seeds."""
     current = state()
-    view = current.view() or current.first_view(FIRST_WAIT)
+    view = current_view(current)
     if view is None:
         return jsonify({"status": "starting"}), 503
     status, details = current.health(view)
@@ -115,7 +119,7 @@ def starting() -> Response:
 
 def _send(current: FeedState, answer: Served, environ: WSGIEnvironment, delta: Offer | None) -> Response:
     prepared = answer.prepared
-    gzipped = _gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING"))
+    gzipped = gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING"))
     headers = answer.gzip if gzipped else answer.plain
     if delta is None and "HTTP_IF_MATCH" not in environ and "HTTP_IF_UNMODIFIED_SINCE" not in environ:
         # The usual request: every header is known but the date, which make_conditional would add here.
@@ -129,12 +133,6 @@ def _send(current: FeedState, answer: Served, environ: WSGIEnvironment, delta: O
     response = _checked(Response(body, headers=trusted(list(headers))), prepared, environ, delta)
     response.headers.extend(answer.tags)
     return response
-
-
-@lru_cache(maxsize=64)
-def _gzip_accepted(accept_encoding: str | None) -> bool:
-    """``request.accept_encodings["gzip"] > 0``, parsed once per distinct header (clients send few)."""
-    return parse_accept_header(accept_encoding)["gzip"] > 0
 
 
 def _checked(response: Response, prepared: Prepared, environ: WSGIEnvironment, delta: Offer | None) -> Response:

@@ -123,10 +123,9 @@ class OnDemand(Generic[T]):
 
     def get(self, key: Hashable, make: Callable[[], T]) -> T:
         with self._lock:
-            found = self._made.get(key)
-            if found is not None:
+            if key in self._made:  # None too, when that is what was made (an output with no live feed)
                 self._made.move_to_end(key)
-                return found
+                return self._made[key]
         made = make()
         with self._lock:
             found = self._made.setdefault(key, made)

@@ -93,13 +93,18 @@ class LocalView:
         return context
 
     def served(self, name: str) -> Served | None:
-        prepared = self.output(name)
-        if prepared is None:
+        snapshot = self.snapshot
+        site = snapshot.site
+        if name not in snapshot.prepared and name not in site.deferred:
             return None
-        site = self.snapshot.site
-        # Every archive page is deferred by the server: settled once its month is over.
-        return self.snapshot.served.get(name, lambda: served(
-            prepared, output_headers(site, name), name in site.deferred, self.state.settings))
+
+        def make() -> Served:  # the output is looked up (an archive page rendered) only when not served yet
+            prepared = self.output(name)
+            assert prepared is not None
+            # Every archive page is deferred by the server: settled once its month is over.
+            return served(prepared, output_headers(site, name), name in site.deferred, self.state.settings)
+
+        return snapshot.served.get(name, make)
 
     def feed(self, name: str, filters: Filters | None) -> Feed:
         found = self.snapshot.site.feed_and_format(name)
