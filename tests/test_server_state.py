@@ -191,8 +191,6 @@ def test_the_builder_keeps_no_bytes_and_no_fragments(seeds: Path) -> None:
 
 
 def test_on_demand_keeps_a_none_it_made_rather_than_making_it_again() -> None:
-    from feedpub.web.store import OnDemand
-
     made: list[str] = []
     kept: OnDemand[str | None] = OnDemand(4)
     for _ in range(3):  # an output with no live feed behind it: looked up in the store once
