@@ -62,8 +62,8 @@ def feed(name: str) -> Response:
             filters = parse_filters(request.args, settings.max_items)
         except FilterError as exc:
             return _text(f"{exc}\n", 400)
-        if filters.active:
-            answer = served(view.filtered(name, filters), answer.tags, answer.archive, settings)
+        if filters.active and (subset := view.filtered(name, filters)) is not answer.prepared:
+            answer = served(subset, answer.tags, answer.archive, settings)  # a view with all entries is the feed
     delta = offer(history, view, name, found, filters, settings, current.plain)
     response = _send(current, answer, environ, delta)
     if hub and found is not None and found[1].feed:
