@@ -210,3 +210,24 @@ def test_front_rows_keep_at_most_their_size_and_render_the_same(seeds: Path, mon
     monkeypatch.setattr(html_pages, "_ROWS", small)
     assert _from_scratch(state).outputs["index.html"].body == expected
     assert len(small._kept) == 3
+
+
+def test_a_new_month_moves_every_stored_feeds_archive_links(seeds: Path) -> None:
+    # Filtered views are made from the stored feed: its prev-archive link must follow the live feed's
+    # even when its articles did not change.
+    state = _builder(seeds)
+    assert state.site is not None
+    newest = state.site.corpus.articles[0]
+    later = newest.published_at.replace(day=1) + timedelta(days=40)
+    text = Path(newest.path).read_text("utf-8").replace(newest.url, newest.url + "-next-month")
+    text = re.sub(r"^publishedDateTime: .*$", f"publishedDateTime: {later:%Y-%m-%dT%H:%M:%SZ}", text, count=1,
+                  flags=re.M)
+    (seeds / "next-month.md").write_text(text, "utf-8")
+    assert state.reload()
+    site, store, version = state.site, state.builder.store, state.builder.version
+    assert site is not None and version is not None
+    for feed in site.feeds:
+        source = store.source(version, feed.spec.path + ".xml")
+        assert source is not None
+        assert (source.prev_archive, source.next_archive, source.complete) == (
+            feed.prev_archive, feed.next_archive, feed.complete), feed.spec.path

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import operator
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -230,6 +231,12 @@ class Corpus:
     def newest(self) -> datetime:
         """Date of the newest published article: the stand-in for "now" in empty feeds."""
         return self.articles[0].published_at if self.articles else EPOCH
+
+
+def same_articles(before: tuple[Article, ...], now: tuple[Article, ...]) -> bool:
+    """The very same article objects, in order: a reload hands back an unchanged article as itself,
+    so what was made of ``before`` (archive pages, stored member data) still holds for ``now``."""
+    return len(before) == len(now) and all(map(operator.is_, before, now))
 
 
 def without(corpus: Corpus, dropped: Mapping[str, str]) -> Corpus:

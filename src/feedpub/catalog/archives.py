@@ -13,11 +13,10 @@ a newer one (never the clock, so builds stay deterministic).
 from __future__ import annotations
 
 import dataclasses
-import operator
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from ..model import Article
+from ..model import Article, same_articles
 from .feeds import Feed, FeedKind, FeedSpec, trim
 
 
@@ -50,7 +49,7 @@ def with_archives(feeds: tuple[Feed, ...], newest: datetime,
             live.append(feed)
             continue
         known = earlier.get(feed.spec.path) if earlier is not None else None
-        if known is not None and known[0] == feed.spec and _same(known[1], feed.members):
+        if known is not None and known[0] == feed.spec and same_articles(known[1], feed.members):
             pages: Sequence[Feed] = known[2]
         else:
             pages = _pages(feed, newest, current)
@@ -71,10 +70,6 @@ def earlier_pages(live: tuple[Feed, ...], archives: tuple[Feed, ...], newest: da
             pages.setdefault(page.current, []).append(page)
     return {feed.spec.path: (feed.spec, feed.members, tuple(reversed(pages.get(feed.spec.path, ()))))
             for feed in live if not feed.complete and feed.spec.kind is not FeedKind.ALL}
-
-
-def _same(before: tuple[Article, ...], now: tuple[Article, ...]) -> bool:
-    return len(before) == len(now) and all(map(operator.is_, before, now))
 
 
 def _pages(feed: Feed, newest: datetime, current: tuple[int, int]) -> list[Feed]:

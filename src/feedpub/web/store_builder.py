@@ -9,7 +9,6 @@ builder that takes over after another died renders nothing that did not change.
 
 from __future__ import annotations
 
-import operator
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -18,7 +17,7 @@ from typing import Any
 
 from ..catalog.feeds import Feed
 from ..first_published import Claim, from_micros, to_micros
-from ..model import Article
+from ..model import Article, same_articles
 from ..purge import GONE, items
 from ..render.formats import Format
 from ..render.site import Output, Site
@@ -46,7 +45,8 @@ class StoreBuilder:
         self._pending: list[tuple[str, bytes]] = []
         self._change: tuple[dict[str, Row], dict[str, Row], list[str]] = ({}, {}, [])
         self._source_of: dict[str, str] = {}  # each live feed output's source hash in the current version
-        self._encoded: dict[str, tuple[tuple[Article, ...], str]] = {}  # by feed path: its members, and their hash
+        # By feed path: its members, what else its stored data says, and the data's hash.
+        self._encoded: dict[str, tuple[tuple[Article, ...], tuple[object, ...], str]] = {}
         self._sweep = True  # bodies no version lists may be in the store (a render abandoned, a builder died)
         # Each output's purge key and CORS flag (see headers.tag_of): given by its name and the formats.
         self._tags: tuple[tuple[Format, ...], dict[str, tuple[str | None, bool]]] = ((), {})
@@ -157,17 +157,19 @@ class StoreBuilder:
         are the very objects they were at the last publish is not encoded again."""
         sources: dict[str, str] = {}
         new: dict[str, bytes] = {}
-        encoded: dict[str, tuple[tuple[Article, ...], str]] = {}
+        encoded: dict[str, tuple[tuple[Article, ...], tuple[object, ...], str]] = {}
         for feed in site.feeds:
             members = feed.members or feed.entries
+            # What encode_source writes besides the members: a new month moves every feed's archive links.
+            head = (feed.spec, feed.updated, feed.prev_archive, feed.next_archive, feed.complete)
             known = self._encoded.get(feed.spec.path)
-            if known is not None and len(known[0]) == len(members) and all(map(operator.is_, known[0], members)):
-                digest = known[1]
+            if known is not None and known[1] == head and same_articles(known[0], members):
+                digest = known[2]
             else:
                 data = encode_source(feed, self.articles.members(members))
                 digest = source_hash(data)
                 new[digest] = data
-            encoded[feed.spec.path] = (members, digest)
+            encoded[feed.spec.path] = (members, head, digest)
             for fmt in site.formats:
                 sources[fmt.output_name(feed.spec)] = digest
         self._encoded = encoded
