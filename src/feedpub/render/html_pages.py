@@ -14,7 +14,7 @@ from collections.abc import Hashable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, Template, select_autoescape
 from markupsafe import Markup
 
 from .. import __version__
@@ -103,16 +103,17 @@ class FrontRows:
         with self._lock:
             if self._for != (ctx.settings.feeds_url, ctx.feed_formats):
                 self._for, self._kept = (ctx.settings.feeds_url, ctx.feed_formats), OrderedDict()
-            return [self._row(ctx, feed) for feed in feeds]
+            template = _ENV.get_template("front_row.html")
+            return [self._row(ctx, feed, template) for feed in feeds]
 
-    def _row(self, ctx: SiteContext, feed: Feed) -> Markup:
+    def _row(self, ctx: SiteContext, feed: Feed, template: Template) -> Markup:
         newest = feed.entries[0] if feed.entries else None
         key = (feed.spec, len(feed.entries), newest and newest.url, newest and newest.title, feed.updated)
         row = self._kept.get(key)
         if row is not None:
             self._kept.move_to_end(key)
             return row
-        row = self._kept[key] = Markup(_ENV.get_template("front_row.html").render(row={
+        row = self._kept[key] = Markup(template.render(row={
             "name": feed.spec.name, "page": ctx.page_url(feed), "entries": len(feed.entries), "newest": newest,
             "updated": _date(feed.updated), "updated_iso": rfc3339(feed.updated), "formats": _formats(ctx, feed)}))
         if len(self._kept) > self.size:

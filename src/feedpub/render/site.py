@@ -283,7 +283,8 @@ def _render_site(corpus: Corpus, settings: Settings, previous: Memo | None = Non
         earlier = None
     if settings.archives:
         feeds, archives = with_archives(feeds, corpus.newest, _earlier_pages(earlier, corpus))
-    reused = {id(feed): earlier.fingerprints.get(feed.spec.path) for feed in earlier.archives} if earlier else {}
+    reused = ({id(feed): earlier.fingerprints.get(feed.spec.path) for feed in earlier.archives}
+              if earlier is not None and render_archives else {})  # archive pages are rendered here or not at all
     deferred = {} if render_archives else {
         fmt.output_name(feed.spec): (feed, fmt) for feed in archives for fmt in archived}
     jobs = [(feed, formats) for feed in feeds]

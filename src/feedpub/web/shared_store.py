@@ -262,12 +262,13 @@ class SharedStore:
                           (self.site, oldest)).fetchall()
         db.execute("DELETE FROM outputs WHERE site = ? AND last < ?", (self.site, oldest))
         db.execute("DELETE FROM versions WHERE site = ? AND id < ?", (self.site, oldest))
-        if sweep:
+        if sweep:  # every body no row lists, those of the pruned rows among them
             db.execute("DELETE FROM bodies WHERE site = ? AND etag NOT IN (SELECT etag FROM outputs WHERE site = ?)",
                        (self.site, self.site))
-        db.executemany("DELETE FROM bodies WHERE site = ? AND etag = ? AND NOT EXISTS"
-                       " (SELECT 1 FROM outputs WHERE site = ? AND etag = ?)",
-                       ((self.site, etag, self.site, etag) for etag in {etag for etag, _ in gone}))
+        else:
+            db.executemany("DELETE FROM bodies WHERE site = ? AND etag = ? AND NOT EXISTS"
+                           " (SELECT 1 FROM outputs WHERE site = ? AND etag = ?)",
+                           ((self.site, etag, self.site, etag) for etag in {etag for etag, _ in gone}))
         db.executemany("DELETE FROM sources WHERE hash = ? AND NOT EXISTS (SELECT 1 FROM outputs WHERE source = ?)",
                        ((source, source) for source in {source for _, source in gone if source is not None}))
 

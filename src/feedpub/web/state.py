@@ -160,13 +160,13 @@ class FeedState:
         try:  # archives too: the store keeps them on disk, and a serving process cannot render them
             site = render_site(corpus, self.settings, self.builder, store=self.builder.keep, stored=self.builder.stored,
                                earlier=self.site)
-        except BaseException:
+            self._report(site)
+            status = {**site_status(site, datetime.now(UTC)), "failed": None, "builder": os.getpid(),
+                      "rendered": site.rendered}
+            changed = self.builder.publish(site, status, lambda claims: self.published.claim(claims, read_at))
+        except BaseException:  # the bodies it stored meanwhile are swept with the next version
             self.builder.abandon()
             raise
-        self._report(site)
-        status = {**site_status(site, datetime.now(UTC)), "failed": None, "builder": os.getpid(),
-                  "rendered": site.rendered}
-        changed = self.builder.publish(site, status, lambda claims: self.published.claim(claims, read_at))
         self.site = dataclasses.replace(site, context=None)  # its entry fragments are the render's alone
         self.reader.forget()  # its own commits do not change what SQLite tells this connection
         return changed
@@ -189,7 +189,7 @@ class FeedState:
                                      read_at)
         return {name: redate(new, time) for (name, new), time in zip(outputs.items(), times, strict=True)}
 
-    def reload(self, paths: Collection[str] | None = None, *, announce: bool = True) -> bool:
+    def reload(self, paths: Collection[str] | None = None) -> bool:
         """Look for changed files and make a new version if any; return whether it changed.
 
         ``paths``: the only files that may have changed (from file-system events);
@@ -217,7 +217,7 @@ class FeedState:
             self._stamp = stamp
             self.failed, self._failed_stamp, self._retry_delay = None, None, RETRY_FIRST
             self._set_health(True, None)
-            announce = announce and not first  # the very first version is no change to tell anyone of
+            announce = not first  # the very first version is no change to tell anyone of
             if changed_names and announce and self.publisher is not None:  # also sends what others left pending
                 self.publisher.changed(self._feed_urls(changed_names))
             if purge and announce and self.purger is not None:  # the same, for a CDN in front
