@@ -49,7 +49,9 @@ class StoreBuilder:
         self._encoded: dict[str, tuple[tuple[Article, ...], tuple[object, ...], str]] = {}
         self._sweep = True  # bodies no version lists may be in the store (a render abandoned, a builder died)
         # Each output's purge key and CORS flag (see headers.tag_of): given by its name and the formats.
-        self._tags: tuple[tuple[Format, ...], dict[str, tuple[str | None, bool]]] = ((), {})
+        # The formats of the last publish: an output's purge key and CORS flag (headers.tag_of) follow from its
+        # name and these, so with the same formats its current row's are still right.
+        self._tag_formats: tuple[Format, ...] = ()
 
     def take_over(self) -> bool:
         """Become the builder: say so in the current version; True if this process must look at every file
@@ -70,6 +72,7 @@ class StoreBuilder:
         self.rows = self.store.rows(self.version) if self.version is not None else {}
         self._source_of = self.store.source_hashes(self.version) if self.version is not None else {}
         self._encoded = {}
+        self._tag_formats = ()  # the rows were published by another process
         self.articles.sync()
         self._sweep = True
 
@@ -115,12 +118,11 @@ class StoreBuilder:
         places = _places(site)
         rows: dict[str, Row] = {}
         new: dict[str, Row] = {}
-        known_tags = self._tags[1] if self._tags[0] == site.formats else {}
-        tags: dict[str, tuple[str | None, bool]] = {}
+        same_formats = self._tag_formats == site.formats
         for name in site.outputs:
             before, made = self.rows.get(name), fresh.get(name)
             fingerprint, archive = places.get(name, ("", False))
-            tag, public = tags[name] = known_tags.get(name) or tag_of(site, name)
+            tag, public = (before.tag, before.public) if before is not None and same_formats else tag_of(site, name)
             if made is None or (before is not None and (before.etag, before.mimetype) == (made.etag, made.mimetype)):
                 assert before is not None  # not rendered means taken from the current version
                 same = (before.fingerprint, before.archive, before.tag, before.public) == (fingerprint, archive,
@@ -133,7 +135,7 @@ class StoreBuilder:
         for (name, row), time in zip(new.items(), dating(claims), strict=True):
             rows[name] = replace(row, last_modified=to_micros(time))
         changed = sorted(new)
-        self._tags = site.formats, tags
+        self._tag_formats = site.formats
         old = self.rows
         self._change = (old, rows, changed)
         fragments = site.context.fragments.kept if site.context else (lambda article: {})
