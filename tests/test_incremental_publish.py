@@ -209,7 +209,7 @@ def test_front_rows_keep_at_most_their_size_and_render_the_same(seeds: Path, mon
     small = html_pages.FrontRows(3)
     monkeypatch.setattr(html_pages, "_ROWS", small)
     assert _from_scratch(state).outputs["index.html"].body == expected
-    assert len(small._kept) == 3
+    assert len(small) == 3
 
 
 def test_a_new_month_moves_every_stored_feeds_archive_links(seeds: Path) -> None:

@@ -20,9 +20,9 @@ from flask import Flask
 
 import feedpub.web.views as views_mod
 from feedpub.cli import main
+from feedpub.on_demand import OnDemand
 from feedpub.web import create_app
 from feedpub.web.state import FeedState
-from feedpub.web.store import OnDemand
 
 from .conftest import SITE_URL
 

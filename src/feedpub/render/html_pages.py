@@ -8,10 +8,9 @@ pages, not a stylesheet on the XML, are the readable view.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, Template, select_autoescape
@@ -20,6 +19,7 @@ from markupsafe import Markup
 from .. import __version__
 from ..catalog.feeds import Feed, FeedKind
 from ..model import Article, Corpus, Kind
+from ..on_demand import OnDemand
 from .common import INDEX_JSON, INDEX_OPML, Draft, SiteContext
 from .entry_content import rfc3339
 
@@ -89,36 +89,26 @@ def render_front(feeds: Sequence[Feed], ctx: SiteContext, corpus: Corpus) -> byt
     )
 
 
-class FrontRows:
+class FrontRows(OnDemand[Markup]):
     """The front page's rows, each kept by everything it shows: a reload renders only the rows of the
     feeds that changed (at 100k articles the page lists 2,026 feeds, and was most of a reload's rendering)."""
 
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._kept: OrderedDict[Hashable, Markup] = OrderedDict()
-        self._for: Hashable = None  # the addresses and formats the kept rows link
-        self._lock = threading.Lock()
-
     def rows(self, ctx: SiteContext, feeds: Sequence[Feed]) -> list[Markup]:
-        with self._lock:
-            if self._for != (ctx.settings.feeds_url, ctx.feed_formats):
-                self._for, self._kept = (ctx.settings.feeds_url, ctx.feed_formats), OrderedDict()
-            template = _ENV.get_template("front_row.html")
-            return [self._row(ctx, feed, template) for feed in feeds]
+        template = _ENV.get_template("front_row.html")
+        return [self.get(_row_key(ctx, feed), partial(_row, ctx, feed, template)) for feed in feeds]
 
-    def _row(self, ctx: SiteContext, feed: Feed, template: Template) -> Markup:
-        newest = feed.entries[0] if feed.entries else None
-        key = (feed.spec, len(feed.entries), newest and newest.url, newest and newest.title, feed.updated)
-        row = self._kept.get(key)
-        if row is not None:
-            self._kept.move_to_end(key)
-            return row
-        row = self._kept[key] = Markup(template.render(row={
-            "name": feed.spec.name, "page": ctx.page_url(feed), "entries": len(feed.entries), "newest": newest,
-            "updated": _date(feed.updated), "updated_iso": rfc3339(feed.updated), "formats": _formats(ctx, feed)}))
-        if len(self._kept) > self.size:
-            self._kept.popitem(last=False)
-        return row
+
+def _row_key(ctx: SiteContext, feed: Feed) -> Hashable:
+    newest = feed.entries[0] if feed.entries else None
+    return (ctx.settings.feeds_url, ctx.feed_formats, feed.spec, len(feed.entries), newest and newest.url,
+            newest and newest.title, feed.updated)
+
+
+def _row(ctx: SiteContext, feed: Feed, template: Template) -> Markup:
+    newest = feed.entries[0] if feed.entries else None
+    return Markup(template.render(row={
+        "name": feed.spec.name, "page": ctx.page_url(feed), "entries": len(feed.entries), "newest": newest,
+        "updated": _date(feed.updated), "updated_iso": rfc3339(feed.updated), "formats": _formats(ctx, feed)}))
 
 
 _ROWS = FrontRows(8192)  # a few renders' worth of the rows of 2,026 feeds (100k articles)

@@ -7,10 +7,11 @@ from datetime import datetime
 from functools import cached_property
 
 from ..model import printable
+from ..on_demand import OnDemand
 from ..render.site import Site
 from . import views
 from .headers import Served
-from .store import OnDemand, Prepared
+from .store import Prepared
 
 HEALTH_PROBLEMS = 5  # problem lines /healthz shows
 

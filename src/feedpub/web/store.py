@@ -13,17 +13,14 @@ import gzip
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Generic, TypeVar
 
 from werkzeug.http import http_date, quote_etag
 
 from ..render.site import Output, body_version
 
 Headers = tuple[tuple[str, str], ...]
-T = TypeVar("T")
 # zlib's default: on a generated 10k corpus's feeds level 9 took 45% longer for 0.6% smaller bodies,
 # and a reload compresses every document it renders before any worker can serve the change.
 GZIP_LEVEL = 6
@@ -105,35 +102,3 @@ class PlainBodies:
                     _, evicted = self._bodies.popitem(last=False)
                     self.held -= len(evicted)
         return body
-
-
-class OnDemand(Generic[T]):
-    """What is made when first asked for (archive pages, filtered feeds, live feeds read back): at most
-    ``size``, the least recently used out; thread-safe.
-
-    A render runs outside the lock, so a slow one holds up no other request. Two
-    requests for one key at the same time may both render it; the first stored is
-    what both, and every later request, are given.
-    """
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._made: OrderedDict[Hashable, T] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable, make: Callable[[], T]) -> T:
-        with self._lock:
-            if key in self._made:  # None too, when that is what was made (an output with no live feed)
-                self._made.move_to_end(key)
-                return self._made[key]
-        made = make()
-        with self._lock:
-            found = self._made.setdefault(key, made)
-            self._made.move_to_end(key)
-            while len(self._made) > self.size:
-                self._made.popitem(last=False)
-        return found
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._made)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..catalog.feeds import Feed
 from ..first_published import from_micros
 from ..model import Article
+from ..on_demand import OnDemand
 from ..render.common import SiteContext
 from ..render.formats import Format, registered
 from ..render.site import Output, render_feed, site_context
@@ -25,7 +26,7 @@ from ..settings import Settings
 from .filters import Filters
 from .headers import Served, output_headers, served, tagged
 from .shared_store import SharedStore, Source, source_feed
-from .store import OnDemand, Prepared, prepare, stored
+from .store import Prepared, prepare, stored
 
 if TYPE_CHECKING:
     from .snapshot import Snapshot
