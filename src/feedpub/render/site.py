@@ -117,7 +117,7 @@ def site_context(settings: Settings, formats: Sequence[Format], html_cache_size:
     articles at most). With ``html_cache_size`` only that many recent articles' HTML and fragments are
     kept (least recently used first out): the server renders most entries for about
     one feed, so keeping them all would only raise its peak memory (memory per worker,
-    benchmarks/RESULTS.md). The static build keeps them all: its archive pages
+    benchmarks/RESULTS.md). The static build keeps every fragment: its archive pages
     use each article again in every topic and provider. The server keeps the context
     of its current site for its request threads: hence the lock.
     """
