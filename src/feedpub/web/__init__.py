@@ -14,6 +14,7 @@ from . import preflight
 from .delta import open_history
 from .guard import refuse_malformed
 from .headers import nosniff
+from .published import in_front
 from .routes import DELTA_HISTORY, STATE, bp
 from .state import FeedState
 
@@ -56,8 +57,11 @@ def create_app(config: Mapping[str, Any] | None = None, settings: Settings | Non
         # builds the app but never serves, and a thread must not cross a fork. A hook of the app's own,
         # with the state at hand: a request pays microseconds less than a blueprint's reading current_app.
         app.before_request(state.ensure_watcher)
-    # Around the whole app: routing must never see what it refuses (for_development_server wraps this too).
-    app.wsgi_app = nosniff(refuse_malformed(app.wsgi_app))  # type: ignore[method-assign, assignment]
+    # The usual request for an output is answered before Flask routes it (published.py). Around the whole
+    # app: routing must never see what the guard refuses (for_development_server wraps this too).
+    front = in_front(app.wsgi_app, state, bool(settings.websub_hub) or app.extensions[DELTA_HISTORY] is not None,
+                     watch=not app.testing)
+    app.wsgi_app = nosniff(refuse_malformed(front))  # type: ignore[method-assign, assignment]
     return app
 
 

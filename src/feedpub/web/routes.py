@@ -12,7 +12,8 @@ from ..model import printable
 from ..render.common import FRONT_PAGE, INDEX_JSON
 from .delta import Offer, offer
 from .filters import FilterError, parse_filters
-from .headers import Served, date_now, gzip_accepted, served, trusted
+from .headers import Served, gzip_accepted, served, trusted
+from .published import is_usual, usual
 from .state import FeedState
 from .store import Prepared
 from .views import View
@@ -118,18 +119,12 @@ def starting() -> Response:
 
 
 def _send(current: FeedState, answer: Served, environ: WSGIEnvironment, delta: Offer | None) -> Response:
+    if delta is None and is_usual(environ):
+        return usual(current, answer, environ)
     prepared = answer.prepared
     gzipped = gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING"))
-    headers = answer.gzip if gzipped else answer.plain
-    if delta is None and "HTTP_IF_MATCH" not in environ and "HTTP_IF_UNMODIFIED_SINCE" not in environ:
-        # The usual request: every header is known but the date, which make_conditional would add here.
-        response = Response(headers=trusted([*headers, ("Date", date_now()), *answer.tags]))
-        if "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ:  # else it can only be a 200
-            response.make_conditional(environ)
-        if response.status_code != 304:  # the body of a 304 is never sent: a plain one is not even looked up
-            response.set_data(prepared.gzipped if gzipped else current.plain.get(prepared))
-        return response
     body = prepared.gzipped if gzipped else current.plain.get(prepared)
+    headers = answer.gzip if gzipped else answer.plain
     response = _checked(Response(body, headers=trusted(list(headers))), prepared, environ, delta)
     response.headers.extend(answer.tags)
     return response
