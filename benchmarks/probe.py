@@ -165,7 +165,7 @@ def probe_render(args: argparse.Namespace) -> dict[str, Any]:
         site = None
         gc.collect()
         t0 = time.perf_counter()
-        site = render_site(corpus, settings)
+        site = render_site(corpus, settings, workers=os.cpu_count() or 1)  # as `feedpub build` renders
         times.append(time.perf_counter() - t0)
     assert site is not None
     newest = corpus.articles[0]
@@ -399,6 +399,7 @@ def probe_build(args: argparse.Namespace) -> dict[str, Any]:
     importlib.import_module("feedpub.cli")  # what `feedpub build` imports
     import feedpub.ingest.loader as loader_mod
     import feedpub.render.formats as formats_mod
+    import feedpub.render.prefill as prefill_mod
     import feedpub.render.site as site_mod
 
     imported = time.perf_counter() - t_import
@@ -408,6 +409,8 @@ def probe_build(args: argparse.Namespace) -> dict[str, Any]:
     timers.wrap(build.OutputMemo, "__init__", "render: read manifest")
     timers.wrap(build.OutputMemo, "bodies", "render: read previous outputs")
     timers.wrap(site_mod, "with_archives", "render: plan archives")
+    timers.wrap(prefill_mod, "prefill", "render: entries made on every core (prefill)")
+    timers.wrap_generator(prefill_mod, "rendered_elsewhere", "render: waits for the feeds rendered on every core")
     for name, index in formats_mod.INDEX_FILES.items():
         holder = types.SimpleNamespace(render=index.render)
         timers.wrap(holder, "render", f"render: {name}")
@@ -445,7 +448,7 @@ def probe_build(args: argparse.Namespace) -> dict[str, Any]:
             print(str(problem), file=sink)
     stages["report problems"] = time.perf_counter() - t1
     t1 = time.perf_counter()
-    site = site_mod.render_site(corpus, settings, build.OutputMemo(settings.out_dir))
+    site = site_mod.render_site(corpus, settings, build.OutputMemo(settings.out_dir), workers=os.cpu_count() or 1)
     stages["render"] = time.perf_counter() - t1
     t1 = time.perf_counter()
     # Rendered whole, then written (the command writes each output as it is made), to time each stage.

@@ -6,6 +6,7 @@ environment and the server always agree on names, defaults and help.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -224,7 +225,7 @@ def _render_and_write(settings: Settings, corpus: Corpus, lock_wait: float, reco
                 record.forget()  # until this build is whole: one killed half-way leaves no record behind
             # Each output is written as soon as it is rendered: the tree is never in memory whole.
             with TreeWriter(out) as writer:
-                site = render_site(corpus, settings, OutputMemo(out), store=writer)
+                site = render_site(corpus, settings, OutputMemo(out), store=writer, workers=os.cpu_count() or 1)
                 for note in site.notes:
                     click.echo(f"warning: {note}", err=True)
                 report = writer.finish(site)

@@ -24,8 +24,9 @@ from .common import (
 )
 from .feed_index import render_index, render_opml
 from .html_pages import render_front, render_page
-from .json_feed import render_json
-from .rss_atom import render_atom, render_rss
+from .json_feed import json_entry, render_json
+from .prefill import EntryMaker
+from .rss_atom import atom_entry, render_atom, render_rss, rss_entry
 
 HTML = "text/html; charset=utf-8"
 
@@ -48,6 +49,8 @@ class Format:
     archived: bool = False  # written for each RFC 5005 archive month too
     in_opml: bool = False  # offered to feed readers in index.opml
     place: Callable[[FeedSpec], str] = feed_place
+    # How one entry's fragment is made, for a format that splices them (see render.fragments): None for the others.
+    entry: EntryMaker | None = None
 
     @property
     def link_type(self) -> str:
@@ -83,9 +86,11 @@ def registered() -> tuple[Format, ...]:
 
 
 register(Format("rss", "RSS", ".xml", "application/rss+xml; charset=utf-8", render_rss,
-                archived=True, in_opml=True))
-register(Format("atom", "Atom", ".atom", "application/atom+xml; charset=utf-8", render_atom, archived=True))
-register(Format("json", "JSON Feed", ".json", "application/feed+json; charset=utf-8", render_json))
+                archived=True, in_opml=True, entry=rss_entry))
+register(Format("atom", "Atom", ".atom", "application/atom+xml; charset=utf-8", render_atom, archived=True,
+                entry=atom_entry))
+register(Format("json", "JSON Feed", ".json", "application/feed+json; charset=utf-8", render_json,
+                entry=json_entry))
 register(Format("html", "Web page", PAGE_SUFFIX, HTML, render_page, feed=False, place=page_place))
 
 

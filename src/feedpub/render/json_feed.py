@@ -56,12 +56,13 @@ def render_json(draft: Draft, fmt: Format) -> bytes:
     document["items"] = []
     head = dumps(document)
     assert head.endswith(_NO_ITEMS)
-    items = [ctx.fragments.get("json", article, lambda a: _fragment(a, ctx)) for article in feed.entries]
+    items = [ctx.fragments.get("json", article, lambda a: json_entry(a, ctx)) for article in feed.entries]
     # Compact separators: json.dumps writes a list of items as their own dumps joined by ",".
     return b"".join((head[:-len(_NO_ITEMS)], b"[", b",".join(items), _NO_ITEMS[1:]))
 
 
-def _fragment(article: Article, ctx: SiteContext) -> dict[str, bytes]:
+def json_entry(article: Article, ctx: SiteContext) -> dict[str, bytes]:
+    """``article``'s JSON Feed item, as the items list holds it."""
     return {"json": _compact(_item(article, ctx)).encode("utf-8")}
 
 

@@ -67,6 +67,16 @@ def render_atom(draft: Draft, fmt: Format) -> bytes:
     return _render(draft, fmt, "atom")
 
 
+def rss_entry(article: Article, ctx: SiteContext) -> dict[str, bytes]:
+    """``article``'s RSS item (and its Atom entry, made from the same feedgen entry)."""
+    return _fragments(article, ctx, "rss")
+
+
+def atom_entry(article: Article, ctx: SiteContext) -> dict[str, bytes]:
+    """``article``'s Atom entry (and its RSS item)."""
+    return _fragments(article, ctx, "atom")
+
+
 def _render(draft: Draft, fmt: Format, name: str) -> bytes:
     """The feed's head in format ``name`` with its entries' fragments spliced in: feedgen appends entries last."""
     fragments, ctx, shape = draft.ctx.fragments, draft.ctx, _SHAPES[name]

@@ -29,6 +29,7 @@ from .common import Draft, SiteContext
 from .entry_content import entry_html
 from .formats import INDEX_FILES, Format, registered
 from .fragments import Fragments
+from .prefill import on_every_core
 
 log = logging.getLogger(__name__)
 HTML_KEPT = 1024  # entries whose HTML a render keeps when nothing smaller is asked for (see site_context)
@@ -215,7 +216,8 @@ class Unrenderable(Exception):
 
 def render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None, *,
                 render_archives: bool = True, store: Callable[[str, Output], Output] = _keep_all,
-                html_cache_size: int | None = None, stored: Stored | None = None, earlier: Site | None = None) -> Site:
+                html_cache_size: int | None = None, stored: Stored | None = None, earlier: Site | None = None,
+                workers: int = 1) -> Site:
     """Every feed of ``corpus`` (see :func:`_render_site`), less any article no renderer can take.
 
     Such an article is an error of its file, and the site is rendered again
@@ -226,7 +228,7 @@ def render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None
         try:
             return _render_site(without(corpus, dropped) if dropped else corpus, settings, previous,
                                 render_archives=render_archives, store=store, html_cache_size=html_cache_size,
-                                stored=stored, earlier=earlier)
+                                stored=stored, earlier=earlier, workers=workers)
         except Unrenderable as exc:  # each round takes articles out: it ends
             dropped.update(exc.culprits)
 
@@ -258,7 +260,8 @@ def _render_feed(fmt: Format, draft: Draft) -> bytes:
 
 def _render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None, *,
                  render_archives: bool = True, store: Callable[[str, Output], Output] = _keep_all,
-                 html_cache_size: int | None = None, stored: Stored | None = None, earlier: Site | None = None) -> Site:
+                 html_cache_size: int | None = None, stored: Stored | None = None, earlier: Site | None = None,
+                 workers: int = 1) -> Site:
     """Render every feed; take the bytes of feeds whose fingerprint ``previous`` already has.
 
     Without ``render_archives`` (the server) archive pages are only listed in
@@ -270,13 +273,14 @@ def _render_site(corpus: Corpus, settings: Settings, previous: Memo | None = Non
     fragments an earlier render kept (the server's builder: its store), so only new entries are made.
     ``earlier``, the last site rendered with the same settings, lends its archive pages (and their
     fingerprints) to each feed whose articles are the same objects (see :func:`with_archives`).
+    With ``workers`` > 1 a large render's entries and feeds are made in that many processes
+    (:func:`~feedpub.render.prefill.on_every_core`), in a process without other threads.
     """
     formats = registered()
     archived = tuple(fmt for fmt in formats if fmt.archived)
     ctx = site_context(settings, formats, html_cache_size, stored)
     feeds, notes = plan(corpus, settings.max_items)
     outputs: dict[str, Output] = {}
-    fingerprints: dict[str, str] = {}
     rendered = 0
     archives: tuple[Feed, ...] = ()
     if earlier is not None and earlier.settings != settings:
@@ -291,11 +295,13 @@ def _render_site(corpus: Corpus, settings: Settings, previous: Memo | None = Non
     if render_archives:
         jobs += [(feed, archived) for feed in archives]
     rendering = rendering_key(settings)
-    for feed, output_formats in jobs:
-        path = feed.spec.path
-        fingerprints[path] = print_ = reused.get(id(feed)) or fingerprint(feed, rendering)
-        known = previous.bodies(feed, print_, output_formats) if previous is not None else None
+    fingerprints = {feed.spec.path: reused.get(id(feed)) or fingerprint(feed, rendering) for feed, _ in jobs}
+    planned = [(feed, output_formats, previous.bodies(feed, fingerprints[feed.spec.path], output_formats)
+                if previous is not None else None) for feed, output_formats in jobs]
+    elsewhere = on_every_core(ctx, planned, workers) if workers > 1 else None
+    for feed, output_formats, known in planned:
         draft = Draft(feed, ctx)  # what this feed's formats share, and no other feed's
+        made = next(elsewhere) if elsewhere is not None else {}
         for fmt in output_formats:
             name = fmt.output_name(feed.spec)
             if known is not None and fmt.name in known:
@@ -304,7 +310,7 @@ def _render_site(corpus: Corpus, settings: Settings, previous: Memo | None = Non
                     outputs[name] = Output(None, fmt.media_type, feed.updated)
                     continue
             else:
-                body = _render_feed(fmt, draft)
+                body = made[fmt.name] if fmt.name in made else _render_feed(fmt, draft)
                 rendered += 1
             outputs[name] = store(name, Output(body, fmt.media_type, feed.updated))
     for index in INDEX_FILES.values():

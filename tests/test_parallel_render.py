@@ -1,0 +1,153 @@
+"""A large render on every core (``render/prefill.py``): the same bytes as one process makes, whatever fails.
+
+Each case runs in a fresh process, as ``feedpub build`` does: the render forks only where no other
+thread runs, and pytest's process has some. The thresholds are lowered there so the generated
+corpus (a few hundred articles) takes the path a large one takes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from .conftest import ROOT
+
+PRELUDE = """
+import json, os, sys, threading
+from pathlib import Path
+from feedpub.render import prefill
+from feedpub.render.site import render_site
+from feedpub.settings import Settings
+from feedpub.ingest.loader import CorpusLoader
+
+prefill.MIN_ARTICLES = prefill.MIN_OUTPUTS = 1
+made = {"entries": 0, "feeds": 0}
+_prefill, _elsewhere = prefill.prefill, prefill.rendered_elsewhere
+
+def counted_prefill(*args, **kwargs):
+    made["entries"] += _prefill(*args, **kwargs)
+    return made["entries"]
+
+def counted_elsewhere(*args, **kwargs):
+    for bodies in _elsewhere(*args, **kwargs):
+        made["feeds"] += len(bodies)
+        yield bodies
+
+prefill.prefill, prefill.rendered_elsewhere = counted_prefill, counted_elsewhere
+settings = Settings.load({"seeds_dir": sys.argv[1], "max_items": 5, "cache": False})
+corpus = CorpusLoader(settings.seeds_dir, settings.max_file_bytes, workers=1).load()
+
+def bodies(site):
+    return {name: output.body.hex() for name, output in site.outputs.items()}
+"""
+
+
+def _run(script: str, seeds: Path) -> dict[str, object]:
+    """Run ``script`` after :data:`PRELUDE` in a new interpreter; what it prints last, as JSON."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(script), str(seeds)], env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["stderr"] = done.stderr
+    return result
+
+
+def test_every_core_renders_the_bytes_one_process_renders(generated_dir: Path) -> None:
+    result = _run("""
+        alone = render_site(corpus, settings)
+        assert made == {"entries": 0, "feeds": 0}
+        shared = render_site(corpus, settings, workers=2)
+        print(json.dumps({"same": bodies(alone) == bodies(shared), "outputs": len(shared.outputs),
+                          "rendered": [alone.rendered, shared.rendered], "articles": len(corpus.articles),
+                          **made}))
+    """, generated_dir)
+    assert result["same"] is True
+    rendered = result["rendered"]
+    assert isinstance(rendered, list) and rendered[0] == rendered[1] > 0
+    # Every article's entries were made by the children, and every feed to render (all but the index files).
+    assert result["entries"] == result["articles"]
+    assert result["feeds"] == rendered[0]
+
+
+def test_an_entry_that_fails_in_a_child_fails_the_same_way_in_the_render(generated_dir: Path) -> None:
+    """The children leave what they cannot make to the render, which drops its article from every feed."""
+    result = _run("""
+        from feedpub.render import json_feed
+        victim = corpus.articles[len(corpus.articles) // 2]
+        real = json_feed.json_entry
+
+        def failing(article, ctx):
+            if article.url == victim.url:
+                raise ValueError("cannot")
+            return real(article, ctx)
+
+        import feedpub.render.formats as formats
+        import dataclasses
+        formats.FORMATS["json"] = dataclasses.replace(formats.FORMATS["json"], entry=failing)
+        json_feed.json_entry = failing
+        alone = render_site(corpus, settings)
+        shared = render_site(corpus, settings, workers=2)
+        listed = [name for name, output in shared.outputs.items() if victim.url.encode() in output.body]
+        print(json.dumps({"same": bodies(alone) == bodies(shared), "listed": listed, **made}))
+    """, generated_dir)
+    assert result["same"] is True and result["entries"] and result["feeds"]
+    assert result["listed"] == []  # out of every feed alike, as one process leaves it out
+    assert "cannot be rendered as json (ValueError); leaving it out" in str(result["stderr"])
+
+
+def test_a_child_that_dies_costs_time_not_bytes(generated_dir: Path) -> None:
+    result = _run("""
+        real = prefill._render
+
+        def dying(chunk):
+            if 3 in chunk:
+                os._exit(1)  # killed, as by the kernel out of memory
+            return real(chunk)
+
+        prefill._render = dying
+        alone = render_site(corpus, settings)
+        shared = render_site(corpus, settings, workers=2)
+        print(json.dumps({"same": bodies(alone) == bodies(shared), **made}))
+    """, generated_dir)
+    assert result["same"] is True
+    assert "feeds rendered in one process (BrokenProcessPool" in str(result["stderr"])
+
+
+def test_a_process_with_other_threads_renders_alone(generated_dir: Path) -> None:
+    """A fork copies other threads' locks, not the threads: a server's reload thread renders by itself."""
+    result = _run("""
+        stop = threading.Event()
+        threading.Thread(target=stop.wait, daemon=True).start()
+        site = render_site(corpus, settings, workers=2)
+        stop.set()
+        print(json.dumps({"rendered": site.rendered, **made}))
+    """, generated_dir)
+    assert result["entries"] == 0 and result["feeds"] == 0 and result["rendered"]
+
+
+def test_feedpub_build_renders_on_every_core(generated_dir: Path, tmp_path: Path) -> None:
+    """The command itself: a tree built on two cores is the tree built on one, byte for byte and date for date."""
+    trees = {}
+    for cores in (1, 2):
+        out = tmp_path / f"out-{cores}"
+        script = f"""
+            os.cpu_count = lambda: {cores}
+            from feedpub.cli import main
+            sys.argv = ["feedpub", "build", "--seeds", sys.argv[1], "--out", {str(out)!r}, "--no-cache",
+                        "--max-items", "5"]
+            try:
+                main()
+            except SystemExit as exc:
+                assert not exc.code, exc.code
+            print(json.dumps(made))
+        """
+        result = _run(script, generated_dir)
+        assert (result["entries"] > 0) == (cores == 2), result  # type: ignore[operator]
+        trees[cores] = {str(p.relative_to(out)): (p.read_bytes(), p.stat().st_mtime_ns)
+                        for p in sorted(out.rglob("*")) if p.is_file() and not p.name.startswith(".")}
+    assert trees[1] == trees[2] and len(trees[1]) > 100
