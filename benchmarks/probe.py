@@ -409,8 +409,7 @@ def probe_build(args: argparse.Namespace) -> dict[str, Any]:
     timers.wrap(build.OutputMemo, "__init__", "render: read manifest")
     timers.wrap(build.OutputMemo, "bodies", "render: read previous outputs")
     timers.wrap(site_mod, "with_archives", "render: plan archives")
-    timers.wrap(prefill_mod, "prefill", "render: entries made on every core (prefill)")
-    timers.wrap_generator(prefill_mod, "rendered_elsewhere", "render: waits for the feeds rendered on every core")
+    timers.wrap(prefill_mod.Entries, "ready", "render: waits for the entries made on every core")
     for name, index in formats_mod.INDEX_FILES.items():
         holder = types.SimpleNamespace(render=index.render)
         timers.wrap(holder, "render", f"render: {name}")

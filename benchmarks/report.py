@@ -318,9 +318,9 @@ def profiles(n: int, r: dict[str, Any], d: dict[str, Any]) -> str:
         b = build["builds"][-1]
         text = (f"**Full render ({size}): {d['render_s']:.1f} s = {d['render_share'] * 100:.0f}% of the cold load "
                 f"({d['cold_s']:.1f} s), target 10%.** What a full build renders: {_kinds(b['by_kind'])}. "
-                f"Render time by part, in the build's own process (with more than one core the entries and the feeds "
-                f"are rendered by forked children first: their time is the prefill's and the waits in the feeds "
-                f"the process stores; the rows by output kind count only what it rendered itself):\n\n"
+                f"Render time by part, in the build's own process (with more than one core, forked children make "
+                f"the entries meanwhile: the rows by output kind include the feeds' assembly, not the entries "
+                f"the children made, and the waits for them are a row of their own):\n\n"
                 + "\n".join([f"| {k} | {v:.2f} s | {b['calls'].get(k, 0):,} |" for k, v in
                               sorted(b["parts"].items(), key=lambda kv: -kv[1]) if k.startswith("render")])
                 .join(["| part | time | calls |\n|---|---|---|\n", ""]))

@@ -29,7 +29,7 @@ from .common import Draft, SiteContext
 from .entry_content import entry_html
 from .formats import INDEX_FILES, Format, registered
 from .fragments import Fragments
-from .prefill import on_every_core
+from .prefill import made_on_every_core
 
 log = logging.getLogger(__name__)
 HTML_KEPT = 1024  # entries whose HTML a render keeps when nothing smaller is asked for (see site_context)
@@ -273,8 +273,8 @@ def _render_site(corpus: Corpus, settings: Settings, previous: Memo | None = Non
     fragments an earlier render kept (the server's builder: its store), so only new entries are made.
     ``earlier``, the last site rendered with the same settings, lends its archive pages (and their
     fingerprints) to each feed whose articles are the same objects (see :func:`with_archives`).
-    With ``workers`` > 1 a large render's entries and feeds are made in that many processes
-    (:func:`~feedpub.render.prefill.on_every_core`), in a process without other threads.
+    With ``workers`` > 1 a large render's entries are made by that many child processes while the feeds
+    are assembled here (:func:`~feedpub.render.prefill.made_on_every_core`; never in a process with other threads).
     """
     formats = registered()
     archived = tuple(fmt for fmt in formats if fmt.archived)
@@ -298,21 +298,21 @@ def _render_site(corpus: Corpus, settings: Settings, previous: Memo | None = Non
     fingerprints = {feed.spec.path: reused.get(id(feed)) or fingerprint(feed, rendering) for feed, _ in jobs}
     planned = [(feed, output_formats, previous.bodies(feed, fingerprints[feed.spec.path], output_formats)
                 if previous is not None else None) for feed, output_formats in jobs]
-    elsewhere = on_every_core(ctx, planned, workers) if workers > 1 else None
-    for feed, output_formats, known in planned:
-        draft = Draft(feed, ctx)  # what this feed's formats share, and no other feed's
-        made = next(elsewhere) if elsewhere is not None else {}
-        for fmt in output_formats:
-            name = fmt.output_name(feed.spec)
-            if known is not None and fmt.name in known:
-                body = known[fmt.name]
-                if body is None:  # the memo holds it already (on disk, or prepared by the server): not read
-                    outputs[name] = Output(None, fmt.media_type, feed.updated)
-                    continue
-            else:
-                body = made[fmt.name] if fmt.name in made else _render_feed(fmt, draft)
-                rendered += 1
-            outputs[name] = store(name, Output(body, fmt.media_type, feed.updated))
+    with made_on_every_core(ctx, planned, workers) as entries:
+        for job, (feed, output_formats, known) in enumerate(planned):
+            entries.ready(job)
+            draft = Draft(feed, ctx)  # what this feed's formats share, and no other feed's
+            for fmt in output_formats:
+                name = fmt.output_name(feed.spec)
+                if known is not None and fmt.name in known:
+                    body = known[fmt.name]
+                    if body is None:  # the memo holds it already (on disk, or prepared by the server): not read
+                        outputs[name] = Output(None, fmt.media_type, feed.updated)
+                        continue
+                else:
+                    body = _render_feed(fmt, draft)
+                    rendered += 1
+                outputs[name] = store(name, Output(body, fmt.media_type, feed.updated))
     for index in INDEX_FILES.values():
         output = Output(index.render(feeds, ctx, corpus), index.media_type, corpus.newest)
         outputs[index.name] = store(index.name, output)
