@@ -43,9 +43,10 @@ from typing import Any
 from tests import corpusgen as gen
 
 from . import fleet, serve
+from .cells import median
 from .probe import SITE_URL, article_files
 from .quiet import METER
-from .report import FEED_PATH, REPO, code_version, evaluate, label, median, render_report
+from .report import FEED_PATH, REPO, code_version, evaluate, label, render_report
 from .serve import log
 
 RSS_TYPE = "application/rss+xml; charset=utf-8"
@@ -72,7 +73,7 @@ def probe(kind: str, seeds: Path, cache: Path | None = None, timeout: float = 36
     wall = time.perf_counter() - t0
     if done.returncode != 0:
         raise RuntimeError(f"probe {kind} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     result["_wall"] = wall
     return result
 

@@ -22,7 +22,8 @@ def make_app(body: bytes, content_type: str, path: str = "/feeds/all.xml") -> Fl
     def feed() -> Response:
         response = Response(body, content_type=content_type)
         response.set_etag(etag)
-        return response.make_conditional(request)
+        response.make_conditional(request)
+        return response
 
     return app
 

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import serve
+from .cells import fmt_seconds
 from .probe import SITE_URL
 from .quiet import METER
-from .report import FEED_PATH, fmt_seconds
+from .report import FEED_PATH
 from .serve import log
 
 if TYPE_CHECKING:

@@ -7,9 +7,10 @@ workers load the app one by one after the fork, without ``--preload``) and what 
 
 import json
 import os
+from typing import Any
 
 
-def post_worker_init(worker):
+def post_worker_init(worker: Any) -> None:
     directory = os.environ.get("BENCH_READY_DIR")
     if not directory:
         return

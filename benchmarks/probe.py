@@ -171,9 +171,9 @@ def probe_render(args: argparse.Namespace) -> dict[str, Any]:
     newest = corpus.articles[0]
     return {"seconds": times, "feeds": len(site.feeds), "archives": len(getattr(site, "archives", ())),
             "outputs": len(site.outputs), "rendered": site.rendered,
-            "by_kind": _by_kind({n: len(o.body) for n, o in site.outputs.items()}),
-            "bytes": sum(len(o.body) for o in site.outputs.values()),
-            "all_xml_bytes": len(site.outputs["all.xml"].body),
+            "by_kind": _by_kind({n: len(o.body or b"") for n, o in site.outputs.items()}),
+            "bytes": sum(len(o.body or b"") for o in site.outputs.values()),
+            "all_xml_bytes": len(site.outputs["all.xml"].body or b""),
             "newest": {"path": newest.path, "url": newest.url, "domain": newest.provider.domain,
                        "topics": list(newest.topics)},
             "articles": len(corpus.articles), "files": corpus.files}
@@ -204,7 +204,7 @@ def probe_server(args: argparse.Namespace) -> dict[str, Any]:
 
     stages: dict[str, Any] = {"start": proc_status()}
     web = importlib.import_module("feedpub.web")
-    state_mod = importlib.import_module("feedpub.web.state")
+    state_mod: Any = importlib.import_module("feedpub.web.state")
     stages["imported"] = proc_status()
     times: dict[str, float] = {}
     original_render, original_prepare = state_mod.render_site, state_mod.prepare
@@ -298,10 +298,10 @@ def probe_server(args: argparse.Namespace) -> dict[str, Any]:
     # one reload after editing the newest article, profiled
     from tests.corpusgen import touch_one
 
-    path = Path(site.corpus.articles[0].path)
-    original, info = path.read_bytes(), path.stat()
+    edited = Path(site.corpus.articles[0].path)
+    original, info = edited.read_bytes(), edited.stat()
     try:
-        touch_one(Path(args.seeds), int(path.name.split("_", 1)[0]))
+        touch_one(Path(args.seeds), int(edited.name.split("_", 1)[0]))
         profiler = cProfile.Profile()
         t1 = time.perf_counter()
         profiler.enable()
@@ -311,8 +311,8 @@ def probe_server(args: argparse.Namespace) -> dict[str, Any]:
                             "rendered": state.snapshot.site.rendered,
                             "profile": _pstats(profiler, "cumulative", args.top)}
     finally:
-        path.write_bytes(original)
-        os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+        edited.write_bytes(original)
+        os.utime(edited, ns=(info.st_atime_ns, info.st_mtime_ns))
     stages["after reload"] = proc_status()
     return result
 
@@ -421,7 +421,8 @@ def probe_build(args: argparse.Namespace) -> dict[str, Any]:
         def render(draft: Any, fmt: Any) -> bytes:
             t0 = time.perf_counter()
             try:
-                return untimed(draft, fmt)
+                body: bytes = untimed(draft, fmt)
+                return body
             finally:
                 kind = "archive pages" if getattr(draft.feed.spec, "archive", None) else "live feeds"
                 timers.add(f"render: {kind} ({fmt.name})", time.perf_counter() - t0)

@@ -344,8 +344,9 @@ def wrk(port: int, path: str, headers: dict[str, str] | None = None, seconds: in
     p50 = None
     if lat:
         p50 = float(lat.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[lat.group(2)]
-    return {"rps": float(rps.group(1)), "requests": int(_TOTAL.search(text).group(1)) if _TOTAL.search(text) else None,
-            "non_2xx_3xx": int(_NON2XX.search(text).group(1)) if _NON2XX.search(text) else 0,
+    total, non_2xx = _TOTAL.search(text), _NON2XX.search(text)
+    return {"rps": float(rps.group(1)), "requests": int(total.group(1)) if total else None,
+            "non_2xx_3xx": int(non_2xx.group(1)) if non_2xx else 0,
             "socket_errors": [int(x) for x in socket_errors.groups()] if socket_errors else [0, 0, 0, 0],
             "p50_ms": p50, "argv": " ".join(argv[:-1]) + " URL"}
 
