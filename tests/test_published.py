@@ -12,6 +12,8 @@ from werkzeug.test import Client, TestResponse
 
 from feedpub.web import create_app
 
+from .test_archives import archived_client
+
 BUILDERS = pytest.mark.parametrize("one_builder", [True, False], ids=["one-builder", "own-snapshot"])
 PATHS = ["/feeds/all.xml", "/feeds/ai.atom", "/feeds/ai.json", "/feeds/index.json", "/feeds/index.opml",
          "/feeds/topics/ai.html"]
@@ -79,11 +81,27 @@ def test_everything_else_is_routed(seeds: Path, one_builder: bool) -> None:
         .status_code == 412
     assert client.get("/feeds/no-such-feed.xml").status_code == 404
     assert client.get("/feeds//all.xml").status_code == 404  # not a name: routing's 404, as for any unknown path
+    assert client.get("/feeds/caf\u00e9.xml").status_code == 404  # not ASCII: Flask decodes it, and finds nothing
     assert client.post("/feeds/all.xml").status_code == 405
     assert client.get("/healthz").status_code == 200
     assert client.get("/").status_code == 200
     assert routed == ["/feeds/all.xml?limit=1", "/feeds/all.xml?", "/feeds/all.xml?", "/feeds/all.xml?",
-                      "/feeds/no-such-feed.xml?", "/feeds//all.xml?", "/feeds/all.xml?", "/healthz?", "/?"]
+                      "/feeds/no-such-feed.xml?", "/feeds//all.xml?", "/feeds/caf\u00e9.xml?", "/feeds/all.xml?",
+                      "/healthz?", "/?"]
+
+
+def test_an_archive_page_is_answered_in_front_as_the_route_answers_it(write_article) -> None:  # type: ignore[no-untyped-def]
+    """Archive pages are rendered when first asked for (own snapshot) or read from the store: in front as well."""
+    client = archived_client(write_article)
+    app = client.application
+    routed = _counted(app)
+    path = "/feeds/providers/example.com/archive/2021-01.xml"
+    first = client.get(path)  # the first request renders it, in front
+    assert first.status_code == 200 and b"<fh:archive" in first.data and routed == []
+    expected = _route_only(app).get(path)
+    assert (first.data, _without(first.headers.to_wsgi_list(), "X-Content-Type-Options")) == \
+        (expected.data, _without(expected.headers.to_wsgi_list()))
+    assert client.get(path, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
 
 
 @pytest.mark.parametrize("config", [{"websub_hub": "https://hub.example/"}, {"delta_feeds": True}],
