@@ -121,6 +121,20 @@ def test_a_child_that_dies_costs_time_not_bytes(generated_dir: Path) -> None:
     assert isinstance(entries, int) and isinstance(articles, int) and 0 < entries < articles
 
 
+def test_a_render_that_cannot_fork_renders_alone(generated_dir: Path) -> None:
+    result = _run("""
+        def no_fork(*args, **kwargs):
+            raise BlockingIOError(11, "Resource temporarily unavailable")  # fork's EAGAIN: a process limit
+
+        prefill.ProcessPoolExecutor = no_fork
+        alone = render_site(corpus, settings)
+        shared = render_site(corpus, settings, workers=2)
+        print(json.dumps({"same": bodies(alone) == bodies(shared), **count()}))
+    """, generated_dir)
+    assert result["same"] is True and result["entries"] == 0
+    assert "entries rendered in one process (BlockingIOError" in str(result["stderr"])
+
+
 def test_a_process_with_other_threads_renders_alone(generated_dir: Path) -> None:
     """A fork copies other threads' locks, not the threads: a server's reload thread renders by itself."""
     result = _run("""

@@ -66,8 +66,12 @@ class Entries:
             return
         global _work
         _work = (ctx, needs, makers)
-        self._pool = ProcessPoolExecutor(workers, mp_context=get_context("fork"))
-        self._running.extend(self._pool.submit(_make, start) for start in range(0, len(needs), CHUNK))
+        try:
+            self._pool = ProcessPoolExecutor(workers, mp_context=get_context("fork"))
+            self._running.extend(self._pool.submit(_make, start) for start in range(0, len(needs), CHUNK))
+        except Exception as exc:  # no fork to be had (out of memory, a process limit): the render makes them
+            log.warning("entries rendered in one process (%s: %s)", type(exc).__name__, exc)
+            self._stop()
 
     def __enter__(self) -> Entries:
         return self
