@@ -10,11 +10,12 @@ from __future__ import annotations
 import gzip
 import re
 import shutil
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from feedpub.model import Article
 from feedpub.render import html_pages
 from feedpub.render.site import Site, render_site
 from feedpub.web import create_app, stored_articles
@@ -119,8 +120,8 @@ def test_archive_pages_and_fingerprints_are_kept_only_for_feeds_whose_articles_d
         assert (id(page) in kept) == (page.current not in touched)
 
 
-def test_a_new_month_makes_every_archive_anew(seeds: Path) -> None:
-    state = _builder(seeds)
+def _next_month(state: FeedState, seeds: Path) -> tuple[Article, datetime]:
+    """Add a copy of the newest article dated in the next month, and reload: the newest and its new date."""
     assert state.site is not None
     newest = state.site.corpus.articles[0]
     later = newest.published_at.replace(day=1) + timedelta(days=40)
@@ -129,6 +130,12 @@ def test_a_new_month_makes_every_archive_anew(seeds: Path) -> None:
                   flags=re.M)
     (seeds / "next-month.md").write_text(text, "utf-8")
     assert state.reload()
+    return newest, later
+
+
+def test_a_new_month_makes_every_archive_anew(seeds: Path) -> None:
+    state = _builder(seeds)
+    newest, later = _next_month(state, seeds)
     after, fresh = state.site, _from_scratch(state)
     assert after is not None and after.corpus.newest == later
     assert after.archives == fresh.archives and after.fingerprints == fresh.fingerprints
@@ -216,14 +223,7 @@ def test_a_new_month_moves_every_stored_feeds_archive_links(seeds: Path) -> None
     # Filtered views are made from the stored feed: its prev-archive link must follow the live feed's
     # even when its articles did not change.
     state = _builder(seeds)
-    assert state.site is not None
-    newest = state.site.corpus.articles[0]
-    later = newest.published_at.replace(day=1) + timedelta(days=40)
-    text = Path(newest.path).read_text("utf-8").replace(newest.url, newest.url + "-next-month")
-    text = re.sub(r"^publishedDateTime: .*$", f"publishedDateTime: {later:%Y-%m-%dT%H:%M:%SZ}", text, count=1,
-                  flags=re.M)
-    (seeds / "next-month.md").write_text(text, "utf-8")
-    assert state.reload()
+    _next_month(state, seeds)
     site, store, version = state.site, state.builder.store, state.builder.version
     assert site is not None and version is not None
     for feed in site.feeds:
