@@ -62,7 +62,7 @@ class Entries:
         self.made = 0  # articles of ``needs`` kept so far
         self._pool: ProcessPoolExecutor | None = None
         self._running: deque[Future[list[dict[str, bytes]]]] = deque()
-        if workers < 2 or len(needs) < MIN_ARTICLES or not can_fork():
+        if len(needs) < MIN_ARTICLES:
             return
         global _work
         _work = (ctx, needs, makers)
@@ -110,13 +110,13 @@ class Entries:
 def made_on_every_core(ctx: SiteContext, planned: Planned, workers: int) -> Entries:
     """The entries of the feeds ``planned`` to render (those a memo lacks), made by ``workers`` children."""
     if workers < 2 or not can_fork():
-        return Entries(ctx, (), (), {}, 1)  # not even listed: a server's builder renders on every reload
+        return Entries(ctx, (), (), {}, workers)  # not even listed: a server's builder renders on every reload
     makers = {fmt.name: fmt.entry for _, formats, _ in planned for fmt in formats if fmt.entry is not None}
-    needs, ready = entries_to_make(planned, ctx)
+    needs, ready = _entries_to_make(planned, ctx)
     return Entries(ctx, needs, ready, makers, workers)
 
 
-def entries_to_make(planned: Planned, ctx: SiteContext) -> tuple[Needs, list[int]]:
+def _entries_to_make(planned: Planned, ctx: SiteContext) -> tuple[Needs, list[int]]:
     """Each article the feeds to render list, in the order they first list it, with the formats to make it in
     (less those already kept); and for each planned feed, how many of those articles it waits for."""
     wanted: dict[tuple[str, str], tuple[Article, set[str]]] = {}

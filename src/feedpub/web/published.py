@@ -31,7 +31,7 @@ ROUTED_HEADERS = ("HTTP_IF_MATCH", "HTTP_IF_UNMODIFIED_SINCE")
 
 def is_usual(environ: WSGIEnvironment) -> bool:
     """Whether no precondition but If-None-Match / If-Modified-Since needs checking (see :func:`usual`)."""
-    return "HTTP_IF_MATCH" not in environ and "HTTP_IF_UNMODIFIED_SINCE" not in environ
+    return not any(header in environ for header in ROUTED_HEADERS)
 
 
 def usual(current: FeedState, answer: Served, environ: WSGIEnvironment) -> Response:
