@@ -168,3 +168,33 @@ def test_feedpub_build_renders_on_every_core(generated_dir: Path, tmp_path: Path
         trees[cores] = {str(p.relative_to(out)): (p.read_bytes(), p.stat().st_mtime_ns)
                         for p in sorted(out.rglob("*")) if p.is_file() and not p.name.startswith(".")}
     assert trees[1] == trees[2] and len(trees[1]) > 100
+
+
+def test_children_unpack_kept_entries_and_pack_what_they_make(generated_dir: Path, tmp_path: Path) -> None:
+    """With fragments kept across builds: a cold render's children pack every entry they make, to be kept;
+    a warm one's children unpack them (the render itself unpacks none) and make none; the same bytes throughout."""
+    result = _run(f"""
+        from feedpub.ingest.parse_cache import ParseCache
+        from feedpub.render.kept import kept_fragments
+        from feedpub.render.site import rendering_key
+        from feedpub.render import fragments
+        unpacked = []
+        real_unpack = prefill.unpack
+        prefill.unpack = lambda packed: (unpacked.append(1), real_unpack(packed))[1]  # children count their own
+        cache = ParseCache(Path({str(tmp_path)!r}), settings.max_file_bytes)
+        alone = render_site(corpus, settings)
+        with kept_fragments(cache, rendering_key(settings)) as kept:
+            cold = render_site(corpus, settings, workers=2, kept=kept)
+        cold_kept = [kept.found, kept.written]
+        with kept_fragments(cache, rendering_key(settings)) as kept:
+            warm = render_site(corpus, settings, workers=2, kept=kept)
+        rows = cache._db.execute("SELECT count(*) FROM fragments").fetchone()[0]
+        print(json.dumps({{"same": bodies(alone) == bodies(cold) == bodies(warm), "cold": cold_kept,
+                          "warm": [kept.found, kept.written], "rows": rows, "articles": len(corpus.articles),
+                          "unpacked here": len(unpacked)}}))
+    """, generated_dir)
+    articles = result["articles"]
+    assert result["same"] is True
+    assert result["cold"] == [0, articles] and result["rows"] == articles
+    assert result["warm"] == [articles, 0]
+    assert result["unpacked here"] == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,6 +25,7 @@ from .settings import Settings, SettingsError, describe, env_name, setting_field
 from .static_tree import BuildReport, OutputBusy, OutputError, OutputMemo, locked, sweep
 
 if TYPE_CHECKING:
+    from .ingest.parse_cache import ParseCache
     from .render.site import Site
 
 # The renderers, feedgen and the notifiers are imported where they are used: a build with nothing to
@@ -135,7 +137,7 @@ def build(strict: bool, lock_wait: float, **options: Any) -> None:
         inputs = inputs_key(settings, stamps)
         done = _unchanged(settings, record, inputs, lock_wait)
         if done is None:
-            done = _render_and_write(settings, _load(loader, stamps), lock_wait, record, inputs)
+            done = _render_and_write(settings, _load(loader, stamps), lock_wait, record, inputs, loader.cache())
     finally:
         loader.close()
     summary, site, report = done.summary, done.site, done.report
@@ -209,13 +211,14 @@ def _unchanged(settings: Settings, record: LastBuild | None, inputs: str, lock_w
 
 
 def _render_and_write(settings: Settings, corpus: Corpus, lock_wait: float, record: LastBuild | None,
-                      inputs: str) -> _Built:
+                      inputs: str, cache: ParseCache | None) -> _Built:
     """Render against what the output directory holds and write it, one build at a time.
 
     A second build waits (a build is usually seconds) rather than failing at once,
     but not forever: builds started by a timer must not pile up behind a stuck one.
     """
-    from .render.site import render_site
+    from .render.kept import kept_fragments
+    from .render.site import render_site, rendering_key
     from .tree_writer import TreeWriter
 
     out = settings.out_dir
@@ -224,8 +227,11 @@ def _render_and_write(settings: Settings, corpus: Corpus, lock_wait: float, reco
             if record is not None:
                 record.forget()  # until this build is whole: one killed half-way leaves no record behind
             # Each output is written as soon as it is rendered: the tree is never in memory whole.
-            with TreeWriter(out) as writer:
-                site = render_site(corpus, settings, OutputMemo(out), store=writer, workers=os.cpu_count() or 1)
+            # Entry fragments are kept beside the parse results: the next build makes only new or edited ones.
+            with TreeWriter(out) as writer, \
+                    kept_fragments(cache, rendering_key(settings)) if cache else nullcontext() as kept:
+                site = render_site(corpus, settings, OutputMemo(out), store=writer, workers=os.cpu_count() or 1,
+                                   kept=kept)
                 for note in site.notes:
                     click.echo(f"warning: {note}", err=True)
                 report = writer.finish(site)

@@ -152,8 +152,9 @@ class Settings:
         "--cache-dir",
         output=False,
     )
-    cache: bool = _setting(True, "Use the parse cache and the last build's record (--no-cache parses every file"
-                                 " and always builds).", _flag, "--cache/--no-cache", output=False)
+    cache: bool = _setting(True, "Use the parse cache, the entries kept in it and the last build's record"
+                                 " (--no-cache parses every file, renders every entry and always builds).", _flag,
+                           "--cache/--no-cache", output=False)
     one_builder: bool = _setting(
         True,
         "Serving processes share one builder: one loads and renders each change and publishes it to a store in"

@@ -45,12 +45,17 @@ def retry_busy(operation: Callable[[], T], wait: float = WAIT) -> T:
 
 
 def connect(path: Path, setup: Callable[[sqlite3.Connection], None] = lambda db: None,
-            wait: float = WAIT) -> sqlite3.Connection:
-    """A WAL-mode autocommit connection on which ``setup`` ran, retried while another process holds the lock."""
+            wait: float = WAIT, page_size: int | None = None) -> sqlite3.Connection:
+    """A WAL-mode autocommit connection on which ``setup`` ran, retried while another process holds the lock.
+
+    ``page_size`` is that of a file made new here (an existing file keeps its own).
+    """
 
     def attempt() -> sqlite3.Connection:
         db = sqlite3.connect(path, timeout=wait, isolation_level=None, check_same_thread=False)
         try:
+            if page_size is not None:
+                db.execute(f"PRAGMA page_size={int(page_size)}")  # before the first write, or it does nothing
             if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                 db.execute("PRAGMA journal_mode=WAL")  # persistent: only the file's creator pays for it
             db.execute("PRAGMA synchronous=NORMAL")

@@ -148,6 +148,10 @@ class CorpusLoader:
     def _display(self, rel: str) -> str:
         return display_path(self.root, rel)
 
+    def cache(self) -> ParseCache | None:
+        """This process's parse cache (also where a build keeps entry fragments), if it can be used."""
+        return self._open_cache() if self.cache_dir is not None else None
+
     def _open_cache(self) -> ParseCache | None:
         """This process's cache connection, or None (once warned) when the cache cannot be used."""
         # A connection must not cross a fork (gunicorn --preload): each process opens its own.

@@ -8,11 +8,14 @@ writes with no entries) with the fragments of its entries spliced in before
 the head's closing tag, which gives exactly the bytes feedgen would write with
 the entries in it: feedgen appends entries after every other child, and lxml's
 pretty printer indents an element by its depth alone.
+
+A build also keeps them across runs (:mod:`feedpub.render.kept`), packed by :func:`pack`.
 """
 
 from __future__ import annotations
 
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 
@@ -34,9 +37,11 @@ class Fragments:
     """
 
     def __init__(self, size: int | None = None,
-                 stored: Callable[[Article], Mapping[str, bytes]] | None = None) -> None:
+                 stored: Callable[[Article], Mapping[str, bytes]] | None = None,
+                 made: Callable[[Article, Mapping[str, bytes]], None] | None = None) -> None:
         self._size = size
         self._stored = stored  # fragments an earlier render kept (the server's store), looked up before making
+        self._made = made  # told of each article's fragments once this process made some (to keep them)
         self._entries: OrderedDict[tuple[str, str], dict[str, bytes]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -61,8 +66,9 @@ class Fragments:
             if fragment is None:  # a maker that fails keeps nothing: the next call fails the same way
                 kept.update(make(article))
                 fragment = kept[name]
+                if self._made is not None:
+                    self._made(article, dict(kept))
             return fragment
-
 
     def kept(self, article: Article) -> Mapping[str, bytes]:
         """The fragments of ``article`` made so far, by format (to be stored for other processes)."""
@@ -99,3 +105,34 @@ def cut(document: bytes, head: bytes, closing: bytes) -> bytes:
     if len(document) < len(head) or not (document.startswith(before) and document.endswith(after)):
         raise ValueError("the entry's document is not its head with one entry inserted")
     return document[len(before):len(document) - len(after)]
+
+
+def pack(fragments: Mapping[str, bytes]) -> bytes:
+    """One article's fragments as one compressed blob: a line of names and lengths, then the bytes.
+
+    Compressed together, since the formats repeat the same content: 6x smaller, at
+    level 1 ~60 us an article (benchmarks/RESULTS.md).
+    """
+    header = " ".join(f"{name} {len(body)}" for name, body in fragments.items()).encode()
+    return zlib.compress(b"\n".join((header, *fragments.values())), 1)
+
+
+def unpack(packed: bytes) -> dict[str, bytes]:
+    """What :func:`pack` packed; ``ValueError`` for anything else (zlib's checksum catches damage)."""
+    try:
+        data = zlib.decompress(packed)
+    except zlib.error as exc:
+        raise ValueError(f"not packed fragments: {exc}") from None
+    header, _, rest = data.partition(b"\n")
+    words = header.decode("ascii", "replace").split()
+    out: dict[str, bytes] = {}
+    at = 0
+    try:
+        for name, size in zip(words[::2], map(int, words[1::2]), strict=True):
+            out[name] = rest[at:at + size]
+            at += size + 1
+    except ValueError:
+        raise ValueError("not packed fragments: a bad header") from None
+    if at != len(rest) + 1 or not out:
+        raise ValueError("not packed fragments: the lengths do not add up")
+    return out

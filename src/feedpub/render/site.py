@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from operator import attrgetter
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .. import __version__
 from ..catalog.archives import Earlier, earlier_pages, with_archives
@@ -30,6 +30,9 @@ from .entry_content import entry_html
 from .formats import INDEX_FILES, Format, registered
 from .fragments import Fragments
 from .prefill import made_on_every_core
+
+if TYPE_CHECKING:
+    from .kept import KeptFragments
 
 log = logging.getLogger(__name__)
 HTML_KEPT = 1024  # entries whose HTML a render keeps when nothing smaller is asked for (see site_context)
@@ -111,7 +114,7 @@ def body_version(body: bytes) -> str:
 
 
 def site_context(settings: Settings, formats: Sequence[Format], html_cache_size: int | None = None,
-                 stored: Stored | None = None) -> SiteContext:
+                 stored: Stored | None = None, kept: KeptFragments | None = None) -> SiteContext:
     """A context whose entry HTML and fragments are made once per article.
 
     An entry's HTML is kept only while its fragments are being made (:data:`HTML_KEPT`
@@ -138,7 +141,7 @@ def site_context(settings: Settings, formats: Sequence[Format], html_cache_size:
                 html_cache.move_to_end(article.url)
             return cached
 
-    return SiteContext(settings, html, formats, Fragments(html_cache_size, stored))
+    return SiteContext(settings, html, formats, Fragments(html_cache_size, stored, kept.keep if kept else None))
 
 
 def render_feed(feed: Feed, fmt: Format, settings: Settings, ctx: SiteContext | None = None) -> bytes:
@@ -217,7 +220,7 @@ class Unrenderable(Exception):
 def render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None, *,
                 render_archives: bool = True, store: Callable[[str, Output], Output] = _keep_all,
                 html_cache_size: int | None = None, stored: Stored | None = None, earlier: Site | None = None,
-                workers: int = 1) -> Site:
+                workers: int = 1, kept: KeptFragments | None = None) -> Site:
     """Every feed of ``corpus`` (see :func:`_render_site`), less any article no renderer can take.
 
     Such an article is an error of its file, and the site is rendered again
@@ -228,7 +231,7 @@ def render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None
         try:
             return _render_site(without(corpus, dropped) if dropped else corpus, settings, previous,
                                 render_archives=render_archives, store=store, html_cache_size=html_cache_size,
-                                stored=stored, earlier=earlier, workers=workers)
+                                stored=stored, earlier=earlier, workers=workers, kept=kept)
         except Unrenderable as exc:  # each round takes articles out: it ends
             dropped.update(exc.culprits)
 
@@ -261,7 +264,7 @@ def _render_feed(fmt: Format, draft: Draft) -> bytes:
 def _render_site(corpus: Corpus, settings: Settings, previous: Memo | None = None, *,
                  render_archives: bool = True, store: Callable[[str, Output], Output] = _keep_all,
                  html_cache_size: int | None = None, stored: Stored | None = None, earlier: Site | None = None,
-                 workers: int = 1) -> Site:
+                 workers: int = 1, kept: KeptFragments | None = None) -> Site:
     """Render every feed; take the bytes of feeds whose fingerprint ``previous`` already has.
 
     Without ``render_archives`` (the server) archive pages are only listed in
@@ -275,10 +278,11 @@ def _render_site(corpus: Corpus, settings: Settings, previous: Memo | None = Non
     fingerprints) to each feed whose articles are the same objects (see :func:`with_archives`).
     With ``workers`` > 1 a large render's entries are made by that many child processes while the feeds
     are assembled here (:func:`~feedpub.render.prefill.made_on_every_core`; never in a process with other threads).
+    ``kept``: entry fragments kept across builds (:mod:`feedpub.render.kept`), looked up first and given the rest.
     """
     formats = registered()
     archived = tuple(fmt for fmt in formats if fmt.archived)
-    ctx = site_context(settings, formats, html_cache_size, stored)
+    ctx = site_context(settings, formats, html_cache_size, stored, kept)
     feeds, notes = plan(corpus, settings.max_items)
     outputs: dict[str, Output] = {}
     rendered = 0
@@ -298,7 +302,7 @@ def _render_site(corpus: Corpus, settings: Settings, previous: Memo | None = Non
     fingerprints = {feed.spec.path: reused.get(id(feed)) or fingerprint(feed, rendering) for feed, _ in jobs}
     planned = [(feed, output_formats, previous.bodies(feed, fingerprints[feed.spec.path], output_formats)
                 if previous is not None else None) for feed, output_formats in jobs]
-    with made_on_every_core(ctx, planned, workers) as entries:
+    with made_on_every_core(ctx, planned, workers, kept) as entries:
         for job, (feed, output_formats, known) in enumerate(planned):
             entries.ready(job)
             draft = Draft(feed, ctx)  # what this feed's formats share, and no other feed's
