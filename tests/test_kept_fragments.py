@@ -23,6 +23,9 @@ from feedpub.ingest import parse_cache
 from feedpub.ingest.loader import load
 from feedpub.ingest.parse_cache import FILENAME, ParseCache
 from feedpub.render.fragments import pack, unpack
+from feedpub.render.kept import kept_fragments
+from feedpub.render.site import render_site, rendering_key
+from feedpub.settings import Settings
 
 from .conftest import SITE_URL
 from .test_fragments import Renders
@@ -193,4 +196,20 @@ def test_fragments_are_found_by_url_a_few_or_many_at_a_time(tmp_path: Path, many
     found = {url: (digest, packed) for url, digest, packed in cache.fragments("r", urls)}
     assert set(urls) <= set(found)
     assert all(found[url] == (digest, packed) for url, digest, packed in rows[::3])
+    cache.close()
+
+
+def test_what_the_build_makes_itself_is_kept_once_an_article_with_every_format(
+        generated_dir: Path, tmp_path: Path) -> None:
+    """An article's RSS and Atom entries are made with one feed's RSS, its JSON item with that feed's JSON:
+    what is kept is the article's whole set, written once."""
+    settings = Settings.load({"seeds_dir": str(generated_dir), "site_url": SITE_URL, "cache": False})
+    corpus = load(generated_dir, MAX_BYTES)
+    cache = ParseCache(tmp_path, MAX_BYTES)
+    with kept_fragments(cache, rendering_key(settings)) as kept:
+        render_site(corpus, settings, kept=kept)  # one process: no child makes any
+    assert kept.written == len(corpus.articles)
+    rows = list(cache.fragments(kept.rendering, [a.url for a in corpus.articles]))
+    assert len(rows) == len(corpus.articles)
+    assert {frozenset(unpack(packed)) for _, _, packed in rows} == {frozenset({"rss", "atom", "json"})}
     cache.close()

@@ -40,6 +40,7 @@ TABLES = frozenset({"meta", "results", "fragments", "renderings"})
 # Rows are a few kilobytes (a parse result, an article's packed fragments): at SQLite's default 4 KiB
 # a page holds one, half empty. 16 KiB pages make the file ~40% smaller and writing it ~30% cheaper.
 PAGE_SIZE = 16384
+ROWS_PER_INSERT = 240  # 960 parameters: within the 999 older SQLite builds allow
 RENDERINGS_KEPT = 3  # the fragments of this many renderings (sets of output settings) are kept, the latest used
 
 
@@ -199,12 +200,19 @@ class ParseCache:
             self._damaged(exc)
 
     def store_fragments(self, rendering: str, rows: Iterable[FragmentRow]) -> None:
-        """Keep fragments (each replacing its article's older ones); a busy cache skips them, never fatal."""
+        """Keep fragments (each replacing its article's older ones); a busy cache skips them, never fatal.
+
+        One statement per :data:`ROWS_PER_INSERT` rows, not one per row: it is written by a thread
+        while the render runs, and each statement lets go of the GIL and takes it back, which costs
+        the render a switch of threads every time.
+        """
         rows = list(rows)
         try:
             with shared_db.transaction(self._db) as db:
-                db.executemany("INSERT OR REPLACE INTO fragments VALUES (?, ?, ?, ?)",
-                               ((rendering, url, digest, packed) for url, digest, packed in rows))
+                for start in range(0, len(rows), ROWS_PER_INSERT):
+                    chunk = rows[start:start + ROWS_PER_INSERT]
+                    db.execute("INSERT OR REPLACE INTO fragments VALUES " + ", ".join(["(?, ?, ?, ?)"] * len(chunk)),
+                               [value for url, digest, packed in chunk for value in (rendering, url, digest, packed)])
         except sqlite3.DatabaseError as exc:
             self._damaged(exc)  # busy: skipped this time; damaged: rebuilt, and kept by the next render
 

@@ -6,11 +6,12 @@ and feedpub's version: :func:`~feedpub.render.site.rendering_key`); an article's
 come from its source file alone, related coverage included, so its source digest says
 whether they still hold. The next build looks its entries up there before making any: an
 incremental build makes only the new or edited ones, a full build into an empty directory
-unpacks instead of rendering. Rows are written by a thread of their own while the render
-goes on (SQLite and zlib let go of the GIL), and the children of a large render pack what
-they make (:mod:`feedpub.render.prefill`). Nothing here can fail a build: a busy cache is
-skipped, a damaged one rebuilt (:class:`~feedpub.ingest.parse_cache.ParseCache`), and a row
-that does not unpack is made again.
+unpacks instead of rendering. The children of a large render pack what they make
+(:mod:`feedpub.render.prefill`), and a thread of its own writes the rows while the render goes
+on (SQLite and zlib let go of the GIL); what the build makes itself is packed and written once
+the render is done, since an article's formats are made one feed format at a time. Nothing
+here can fail a build: a busy cache is skipped, a damaged one rebuilt
+(:class:`~feedpub.ingest.parse_cache.ParseCache`), and a row that does not unpack is made again.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class KeptFragments:
         self._lock = threading.Lock()  # one connection: the render's lookups and the writer take turns
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
+        self._made: dict[str, tuple[Article, Mapping[str, bytes]]] = {}  # by URL: what the build made itself
 
     def find(self, articles: Sequence[Article]) -> dict[tuple[str, str], bytes]:
         """The packed fragments kept of ``articles``, by URL and digest: those of the same source only."""
@@ -56,6 +58,10 @@ class KeptFragments:
         found = {(url, digest): packed for url, digest, packed in rows if wanted.get(url) == digest}
         self.found += len(found)
         return found
+
+    def made(self, article: Article, fragments: Mapping[str, bytes]) -> None:
+        """Keep ``article``'s fragments, made by the build itself (every one made so far: the last call wins)."""
+        self._made[article.url] = (article, fragments)
 
     def keep(self, article: Article, fragments: bytes | Mapping[str, bytes]) -> None:
         """Keep ``article``'s fragments (packed by :func:`~feedpub.render.fragments.pack`, or not) for later builds."""
@@ -72,7 +78,10 @@ class KeptFragments:
             self._cache.use_rendering(self.rendering)
 
     def _close(self) -> None:
-        """Wait until everything given to :meth:`keep` is written."""
+        """Wait until everything given to :meth:`keep` or :meth:`made` is written."""
+        made, self._made = self._made, {}
+        for article, fragments in made.values():
+            self.keep(article, fragments)
         if self._writer is not None:
             self._queue.put(None)
             self._writer.join()

@@ -141,7 +141,7 @@ def site_context(settings: Settings, formats: Sequence[Format], html_cache_size:
                 html_cache.move_to_end(article.url)
             return cached
 
-    return SiteContext(settings, html, formats, Fragments(html_cache_size, stored, kept.keep if kept else None))
+    return SiteContext(settings, html, formats, Fragments(html_cache_size, stored, kept.made if kept else None))
 
 
 def render_feed(feed: Feed, fmt: Format, settings: Settings, ctx: SiteContext | None = None) -> bytes:
