@@ -213,3 +213,20 @@ def test_what_the_build_makes_itself_is_kept_once_an_article_with_every_format(
     assert len(rows) == len(corpus.articles)
     assert {frozenset(unpack(packed)) for _, _, packed in rows} == {frozenset({"rss", "atom", "json"})}
     cache.close()
+
+
+def test_entries_that_cannot_be_kept_cost_a_warning_never_the_build(
+        generated_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    settings = Settings.load({"seeds_dir": str(generated_dir), "site_url": SITE_URL, "cache": False})
+    corpus = load(generated_dir, MAX_BYTES)
+    cache = ParseCache(tmp_path, MAX_BYTES)
+    monkeypatch.setattr(cache, "store_fragments", full)
+    with caplog.at_level("WARNING", "feedpub"), kept_fragments(cache, rendering_key(settings)) as kept:
+        site = render_site(corpus, settings, kept=kept)
+    assert site.rendered and kept.written == len(corpus.articles)
+    assert "could not keep entry fragments" in caplog.text and "No space left" in caplog.text
+    cache.close()
