@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 from feedgen.entry import FeedEntry
+from markupsafe import escape
 
 from feedpub.ingest.loader import load
 from feedpub.model import Article
-from feedpub.render import json_feed, rss_atom
+from feedpub.render import html_pages, json_feed, rss_atom
 from feedpub.render.common import Draft
 from feedpub.render.formats import FORMATS, registered
 from feedpub.render.fragments import Fragments, cut, splice
@@ -80,6 +81,29 @@ def test_each_entry_is_rendered_once_per_format_however_many_feeds_list_it(
         assert sum(appearances[name].values()) > 1.5 * len(appearances[name]), name
         assert set(counts) == set(appearances[name]), name
         assert set(counts.values()) == {1}, name
+
+
+def test_each_page_entry_is_rendered_once_however_many_pages_list_it(
+        generated_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A feed's page lists each entry from the article's page-entry fragment, made once per article."""
+    settings = Settings(site_url=SITE_URL)
+    corpus = load(generated_dir, settings.max_file_bytes)
+    made: Counter[str] = Counter()
+    entry = html_pages._entry
+
+    def counted(article: Article) -> dict[str, object]:
+        made[article.url] += 1
+        return entry(article)
+
+    monkeypatch.setattr(html_pages, "_entry", counted)
+    site = render_site(corpus, settings)
+    listed = Counter(article.url for feed in site.feeds for article in feed.entries)
+    assert sum(listed.values()) > 1.5 * len(listed)  # the all page, topics' and providers' pages
+    assert made == Counter(dict.fromkeys(listed, 1))
+    for feed in site.feeds[:20]:  # and each page still shows every one of its entries
+        page = site.outputs[FORMATS["html"].output_name(feed.spec)].body
+        assert page is not None
+        assert all(f'<a href="{escape(article.url)}">'.encode() in page for article in feed.entries)
 
 
 def _reference(feed, fmt_name: str, settings: Settings) -> bytes:  # type: ignore[no-untyped-def]

@@ -23,7 +23,7 @@ from .common import (
     page_place,
 )
 from .feed_index import render_index, render_opml
-from .html_pages import render_front, render_page
+from .html_pages import page_entry, render_front, render_page
 from .json_feed import json_entry, render_json
 from .prefill import EntryMaker
 from .rss_atom import atom_entry, render_atom, render_rss, rss_entry
@@ -91,7 +91,7 @@ register(Format("atom", "Atom", ".atom", "application/atom+xml; charset=utf-8", 
                 entry=atom_entry))
 register(Format("json", "JSON Feed", ".json", "application/feed+json; charset=utf-8", render_json,
                 entry=json_entry))
-register(Format("html", "Web page", PAGE_SUFFIX, HTML, render_page, feed=False, place=page_place))
+register(Format("html", "Web page", PAGE_SUFFIX, HTML, render_page, feed=False, place=page_place, entry=page_entry))
 
 
 @dataclass(frozen=True, slots=True)

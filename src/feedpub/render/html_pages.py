@@ -52,14 +52,27 @@ def _page(template: str, ctx: SiteContext, **values: Any) -> bytes:
 
 
 def render_page(draft: Draft, fmt: Format) -> bytes:
-    """The preview of one feed, discoverable as that feed."""
+    """The preview of one feed, discoverable as that feed: its entries are each article's page entry
+    (:func:`page_entry`), made once per article however many pages list it."""
     feed, ctx = draft.feed, draft.ctx
+    fragments = ctx.fragments
+    entries = [Markup(fragments.get(fmt.name, article, partial(page_entry, ctx=ctx)).decode())
+               for article in feed.entries]
     return _page(
         "feed.html", ctx,
         title=ctx.title(feed), name=feed.spec.name, kind_label=KIND_LABELS[feed.spec.kind],
         description=ctx.description(feed), formats=_formats(ctx, feed),
-        discovery=_discovery(ctx, [feed]), entries=[_entry(article) for article in feed.entries],
+        discovery=_discovery(ctx, [feed]), entries=entries,
     )
+
+
+def page_entry(article: Article, ctx: SiteContext) -> dict[str, bytes]:
+    """An article's entry on a feed's page, by format name (the fragment every page that lists it splices in).
+
+    At 100k articles the pages list ~100k entries, and rendering each in the page's
+    own template made the pages a quarter of a full render (benchmarks/RESULTS.md).
+    """
+    return {"html": _ENV.get_template("feed_entry.html").render(entry=_entry(article)).encode("utf-8")}
 
 
 def _entry(article: Article) -> dict[str, Any]:
