@@ -24,6 +24,7 @@ import sqlite3
 import uuid
 from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from .. import __version__, shared_db
 
@@ -152,18 +153,7 @@ class ParseCache:
 
         A few paths (a reload after an edit) are looked up by key; many (a start) are read in one pass.
         """
-        try:
-            if len(paths) > LOOKUP_LIMIT:
-                yield from self._db.execute("SELECT path, size, mtime_ns, digest, result FROM results")
-                return
-            wanted = list(paths)
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start:start + 500]
-                yield from self._db.execute(
-                    "SELECT path, size, mtime_ns, digest, result FROM results WHERE path IN"
-                    f" ({','.join('?' * len(chunk))})", chunk)
-        except sqlite3.DatabaseError as exc:
-            self._damaged(exc)
+        return self._select("SELECT path, size, mtime_ns, digest, result FROM results", "path", paths)
 
     def store(self, rows: Iterable[Row], removed: Iterable[bytes] = ()) -> None:
         """Write new rows and forget removed files; a busy cache is skipped, a damaged one rebuilt, never fatal."""
@@ -185,17 +175,22 @@ class ParseCache:
 
         Like :meth:`rows`, a damaged file yields no more and never fails the render.
         """
+        return self._select("SELECT url, digest, packed FROM fragments WHERE rendering = ?", "url", urls,
+                            (rendering,))
+
+    def _select(self, query: str, key: str, keys: Collection[Any], params: tuple[Any, ...] = ()) -> Iterator[Any]:
+        """``query``'s rows for ``keys`` of column ``key`` (and maybe others): a few keys (a reload, an
+        incremental build) are looked up 500 at a time, many (a start) read in one pass."""
         try:
-            if len(urls) > LOOKUP_LIMIT:
-                yield from self._db.execute("SELECT url, digest, packed FROM fragments WHERE rendering = ?",
-                                            (rendering,))
+            if len(keys) > LOOKUP_LIMIT:
+                yield from self._db.execute(query, params)
                 return
-            wanted = list(urls)
+            joined = " AND " if " WHERE " in query else " WHERE "
+            wanted = list(keys)
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start:start + 500]
-                yield from self._db.execute(
-                    "SELECT url, digest, packed FROM fragments WHERE rendering = ? AND url IN"
-                    f" ({','.join('?' * len(chunk))})", (rendering, *chunk))
+                yield from self._db.execute(f"{query}{joined}{key} IN ({','.join('?' * len(chunk))})",
+                                            (*params, *chunk))
         except sqlite3.DatabaseError as exc:
             self._damaged(exc)
 
