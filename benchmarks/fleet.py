@@ -178,7 +178,7 @@ def change_to_served(server: serve.Server, newest_index: int, runs: int, mutatio
         t_write = time.perf_counter()
         mutations.edit(newest_index)
         result = serve.wait_for_change(server, access, FEED_PATH, lambda s, h, b: h.get("etag"), etag, t_write,
-                                       f"{tag}e{i}")
+                                       f"{tag}e{i}", parallel=out["workers"])
         out["edit"].append(result)
         etag = serve.get(server.port, FEED_PATH)[1]["etag"]
         log(f"  edit {i + 1}/{runs}: first worker {fmt_seconds(result['first_worker'])}, "
@@ -190,7 +190,7 @@ def change_to_served(server: serve.Server, newest_index: int, runs: int, mutatio
         t_write = time.perf_counter()
         mutations.add()
         result = serve.wait_for_change(server, access, "/healthz", lambda s, h, b: json.loads(b)["articles"],
-                                       count, t_write, f"{tag}a{i}")
+                                       count, t_write, f"{tag}a{i}", parallel=out["workers"])
         out["add"].append(result)
         count += 1
         log(f"  add {i + 1}/{runs}: first worker {fmt_seconds(result['first_worker'])}, "

@@ -219,9 +219,11 @@ def details(n: int, r: dict[str, Any], d: dict[str, Any]) -> str:
     rel = r.get("reload")
     if rel:
         polls = [x["polls"] for k in ("edit", "add") for x in rel[k]]
-        out.append(f"- Reload latency: the runner writes the file, then polls on fresh connections every 20 ms; "
-                   f"gunicorn's access log (`%(p)s`) says which worker answered. A worker's time is its first answer "
-                   f"with the new content ({sum(polls):,} polls in all).")
+        out.append(f"- Reload latency: the runner writes the file, then every 20 ms asks as many times at once as "
+                   f"there are workers, each on a fresh connection (one at a time, the kernel's choice of the idle "
+                   f"worker left some unasked for a second or more); gunicorn's access log (`%(p)s`) says which "
+                   f"worker answered. A worker's time is its first answer with the new content ({sum(polls):,} "
+                   f"requests in all).")
     out += worker_details(r)
     return "\n".join(out)
 
@@ -497,7 +499,8 @@ def render_report(results: list[dict[str, Any]], command: str, started: datetime
               "between the processes mapping them) of each worker; again after the last restart has answered an "
               "even sample of the site's outputs (gzip and plain, 4 connections) and a wrk run. Memory per worker "
               "is the largest of the workers that do not build; the builder is reported apart. The same server "
-              "then times edits and additions until every worker serves them (the reload rows for -w 2).",
+              "then times edits and additions until every worker serves them (the reload rows for -w 2), asking "
+              "once per worker at a time every 20 ms.",
               "- **Profiles** are taken only for targets not met, after the measurements, in separate processes.",
               ""]
     return "\n".join(lines)

@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -380,11 +381,17 @@ class AccessLog:
 
 
 def wait_for_change(server: Server, access: AccessLog, path: str, value_of: Any, old: Any, t_write: float,
-                    run: str, timeout: float = 60.0, interval: float = 0.02, expect: int = 1) -> dict[str, Any]:
+                    run: str, timeout: float = 60.0, interval: float = 0.02, expect: int = 1,
+                    parallel: int = 1) -> dict[str, Any]:
     """Poll ``path`` (fresh connection each time) until every worker (at least ``expect`` of them: a
     starting master may not have forked them all yet) has answered with a value other than ``old``.
     Returns, per worker pid, seconds from ``t_write`` to its first new answer, and the last time it
-    still answered the old value (so the true moment lies between the two)."""
+    still answered the old value (so the true moment lies between the two).
+
+    ``parallel``: requests sent at once each round. The kernel hands a connection to whichever idle
+    worker wakes first, so one request at a time can leave a worker unasked for a second or more (on 2
+    busy cores, seen at -w 4); as many requests at once as there are workers reach them all each round,
+    since a sync worker busy with one does not accept another."""
     answers: list[tuple[str, float, Any]] = []
     first_new: dict[int, float] = {}
     last_old: dict[int, float] = {}
@@ -392,15 +399,21 @@ def wait_for_change(server: Server, access: AccessLog, path: str, value_of: Any,
     n = 0
     workers: list[int] = server.workers()
     done = False
-    while time.monotonic() < deadline:
-        n += 1
-        probe = f"{run}-{n}"
-        sep = "&" if "?" in path else "?"
+    sep = "&" if "?" in path else "?"
+
+    def ask(probe: str) -> tuple[str, float, Any] | None:
         try:
             status, headers, body = get(server.port, f"{path}{sep}bench={probe}", timeout=10)
-            answers.append((probe, time.perf_counter() - t_write, value_of(status, headers, body)))
         except OSError:
-            pass
+            return None
+        return probe, time.perf_counter() - t_write, value_of(status, headers, body)
+
+    pool = ThreadPoolExecutor(parallel) if parallel > 1 else None
+    while time.monotonic() < deadline:
+        probes = [f"{run}-{n + i + 1}" for i in range(parallel)]
+        n += parallel
+        answered = pool.map(ask, probes) if pool is not None else map(ask, probes)
+        answers.extend(answer for answer in answered if answer is not None)
         access.poll()
         pending = []
         for key, seconds, value in answers:
@@ -418,6 +431,8 @@ def wait_for_change(server: Server, access: AccessLog, path: str, value_of: Any,
         if done:
             break
         time.sleep(interval)
+    if pool is not None:
+        pool.shutdown()
     return {"workers": {str(pid): {"first_new": first_new.get(pid), "last_old": last_old.get(pid)}
                         for pid in workers},
             "all_workers": max(first_new[pid] for pid in workers) if done else None,
