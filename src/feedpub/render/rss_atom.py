@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from feedgen.entry import FeedEntry
+from feedgen.ext.dc import DcEntryExtension, DcExtension
+from feedgen.ext.media import MediaEntryExtension, MediaExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
@@ -162,8 +164,10 @@ def _generator(draft: Draft, fmt: Format) -> FeedGenerator:
 
 
 def _extensions(fg: FeedGenerator) -> None:
-    fg.load_extension("media")
-    fg.load_extension("dc", atom=False)
+    # What load_extension("media") and ("dc") register, without its imports: each looks for a
+    # feedgen.ext.<name>_entry module that does not exist, a failed import on every feed's head.
+    fg.register_extension("media", MediaExtension, MediaEntryExtension)
+    fg.register_extension("dc", DcExtension, DcEntryExtension, atom=False)
     fg.register_extension("links", LinksExtension, LinksEntryExtension)
 
 
