@@ -247,6 +247,15 @@ def phase_build(seeds: Path, work: Path, cache: Path, runs: int) -> dict[str, An
     kept_seconds, _, kept_peak = feedpub_build(seeds, kept, cache)
     shutil.rmtree(kept, ignore_errors=True)
     log(f"  again into another empty directory, entries kept: {kept_seconds:.1f} s, peak RSS {kept_peak:,.0f} MiB")
+    builds_kept = []  # the in-process stages again, now looking up the entries kept as the command does
+    for i in range(runs):
+        out = work / f"site-probe-kept-{i}"
+        shutil.rmtree(out, ignore_errors=True)
+        METER.wait()
+        builds_kept.append(probe("build", seeds, cache, out=out, kept=True))
+        shutil.rmtree(out, ignore_errors=True)
+        log(f"  full build {i + 1}/{runs} (in-process stages), entries kept: render "
+            f"{builds_kept[-1]['stages']['render']:.1f} s")
     startup = []
     for _ in range(runs):
         t0 = time.perf_counter()
@@ -254,6 +263,7 @@ def phase_build(seeds: Path, work: Path, cache: Path, runs: int) -> dict[str, An
         startup.append(time.perf_counter() - t0)
     return {"builds": builds, "cold_cli": cold, "cold_cli_peak": cold_peak, "cli_seconds": cli_seconds,
             "cli_peak": cli_peak, "kept_seconds": kept_seconds, "kept_peak": kept_peak, "summary": summary,
+            "builds_kept": builds_kept,
             "site": str(site),
             "startup": startup, "newest": builds[-1]["newest"]}
 

@@ -26,6 +26,7 @@ import re  # noqa: E402
 import resource  # noqa: E402
 import sys  # noqa: E402
 import types  # noqa: E402
+from contextlib import nullcontext  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -399,6 +400,7 @@ def probe_build(args: argparse.Namespace) -> dict[str, Any]:
     importlib.import_module("feedpub.cli")  # what `feedpub build` imports
     import feedpub.ingest.loader as loader_mod
     import feedpub.render.formats as formats_mod
+    import feedpub.render.kept as kept_mod
     import feedpub.render.prefill as prefill_mod
     import feedpub.render.site as site_mod
 
@@ -440,7 +442,6 @@ def probe_build(args: argparse.Namespace) -> dict[str, Any]:
     loader = loader_mod.CorpusLoader(settings.seeds_dir, settings.max_file_bytes, cache_dir=settings.cache_dir,
                                      pause_gc=True)
     corpus = loader.load()
-    loader.close()
     stages["load"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     with open(os.devnull, "w") as sink:
@@ -448,7 +449,12 @@ def probe_build(args: argparse.Namespace) -> dict[str, Any]:
             print(str(problem), file=sink)
     stages["report problems"] = time.perf_counter() - t1
     t1 = time.perf_counter()
-    site = site_mod.render_site(corpus, settings, build.OutputMemo(settings.out_dir), workers=os.cpu_count() or 1)
+    cache = loader.cache() if args.kept else None
+    # --kept: entries looked up in and kept beside the parse cache, as the command does (render/kept.py).
+    with kept_mod.kept_fragments(cache, site_mod.rendering_key(settings)) if cache else nullcontext() as kept:
+        site = site_mod.render_site(corpus, settings, build.OutputMemo(settings.out_dir),
+                                    workers=os.cpu_count() or 1, kept=kept)
+    loader.close()
     stages["render"] = time.perf_counter() - t1
     t1 = time.perf_counter()
     # Rendered whole, then written (the command writes each output as it is made), to time each stage.
@@ -553,6 +559,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=None)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-archives", action="store_true", help="FEEDPUB_ARCHIVES=0 (for comparison)")
+    parser.add_argument("--kept", action="store_true", help="build: keep entries beside the parse cache (the command)")
     parser.add_argument("--breakdown", action="store_true", help="load: time the loader's steps")
     parser.add_argument("--trace-frames", type=int, default=1)
     parser.add_argument("--top", type=int, default=15)
