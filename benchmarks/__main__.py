@@ -78,9 +78,10 @@ def probe(kind: str, seeds: Path, cache: Path | None = None, timeout: float = 36
     return result
 
 
-def feedpub_build(seeds: Path, out: Path, cache: Path) -> tuple[float, str, float]:
+def feedpub_build(seeds: Path, out: Path, cache: Path, cpu: list[float] | None = None) -> tuple[float, str, float]:
     """Wall time of the ``feedpub build`` command (interpreter start-up included), its summary line and its
-    peak RSS in MiB (from ``wait4``: that process alone)."""
+    peak RSS in MiB (from ``wait4``: that process alone). ``cpu`` gets the CPU seconds (user + system) it
+    and the children it waited for (its parse pool and render children) used."""
     exe = serve.tool("feedpub")
     if exe is None:
         raise RuntimeError("the feedpub command is not installed in this environment")
@@ -96,6 +97,8 @@ def feedpub_build(seeds: Path, out: Path, cache: Path) -> tuple[float, str, floa
         output, errors = stdout.read(), stderr.read()
     if process.returncode != 0:
         raise RuntimeError(f"feedpub build failed ({process.returncode}):\n{errors[-3000:]}")
+    if cpu is not None:
+        cpu.append(usage.ru_utime + usage.ru_stime)
     return seconds, output.strip().splitlines()[-1] if output.strip() else "", usage.ru_maxrss / 1024
 
 
@@ -224,16 +227,17 @@ def phase_build(seeds: Path, work: Path, cache: Path, runs: int) -> dict[str, An
             f"{b['bytes'] / 2**20:,.0f} MiB")
     cold: list[float] = []
     cold_peak: list[float] = []
+    cold_cpu: list[float] = []
     for i in range(runs):  # the command as a first build runs it: empty cache, empty directory
         scratch, scratch_cache = work / "site-cold", work / "cache-build-cold"
         for path in (scratch, scratch_cache):
             shutil.rmtree(path, ignore_errors=True)
         METER.wait()
-        seconds, _, peak = feedpub_build(seeds, scratch, scratch_cache)
+        seconds, _, peak = feedpub_build(seeds, scratch, scratch_cache, cold_cpu)
         cold.append(seconds)
         cold_peak.append(peak)
         log(f"  cold `feedpub build` {i + 1}/{runs} (empty cache and directory): {seconds:.1f} s, "
-            f"peak RSS {peak:,.0f} MiB")
+            f"peak RSS {peak:,.0f} MiB, {cold_cpu[-1]:.1f} CPU-s")
     for path in (work / "site-cold", work / "cache-build-cold"):
         shutil.rmtree(path, ignore_errors=True)
     site = work / "site"
@@ -261,7 +265,8 @@ def phase_build(seeds: Path, work: Path, cache: Path, runs: int) -> dict[str, An
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-c", "import feedpub.cli"], cwd=REPO, env=serve.clean_env(), check=True)
         startup.append(time.perf_counter() - t0)
-    return {"builds": builds, "cold_cli": cold, "cold_cli_peak": cold_peak, "cli_seconds": cli_seconds,
+    return {"builds": builds, "cold_cli": cold, "cold_cli_peak": cold_peak, "cold_cli_cpu": cold_cpu,
+            "cli_seconds": cli_seconds,
             "cli_peak": cli_peak, "kept_seconds": kept_seconds, "kept_peak": kept_peak, "summary": summary,
             "builds_kept": builds_kept,
             "site": str(site),

@@ -360,6 +360,8 @@ def profiles(n: int, r: dict[str, Any], d: dict[str, Any]) -> str:
             text += "\n\n" + _profile(f"`render_site` ({p['seconds']:.1f} s under the profiler), by own time",
                                       p["profile"])
         parts.append(text)
+    if build and build.get("cold_cli_cpu") and not d.get("t_cold_build", True):
+        parts.append(_cold_build(size, build, d))
     inc = r.get("incremental")
     if inc and "breakdown" in inc:
         b = inc["breakdown"]
@@ -403,6 +405,29 @@ def profiles(n: int, r: dict[str, Any], d: dict[str, Any]) -> str:
                                       f"{rl['rendered']} files re-rendered), by cumulative time", rl["profile"])
         parts.append(text)
     return "\n\n".join(parts)
+
+
+def _cold_build(size: str, build: dict[str, Any], d: dict[str, Any]) -> str:
+    """Where a cold build's time goes: the CPU its processes used, against what the cores can give."""
+    cores = os.cpu_count() or 1
+    cpu, wall = median(build["cold_cli_cpu"]), d["cold_build_s"]
+    write_s = median([b["stages"]["write"] for b in build["builds"]])
+    enough = int(cpu // d["base_s"]) + 1  # the fewest cores on which CPU needed / cores beats the baseline
+    return (f"**Cold `feedpub build` ({size}): {d['cold_build_ratio']:.2f}x the baseline, target 1.0x.** The "
+            f"command and the children it waited for (the parse pool, the render's children) used {cpu:.1f} CPU-s "
+            f"(user + system, from `wait4`), {cpu / cores:.1f} s on {cores} cores at best, of its {wall:.1f} s"
+            + (": it is CPU bound." if cpu / cores >= 0.85 * wall else " (the rest: start-up, forks, the build "
+               "process's own serial part).")
+            + f" The baseline parses in one process in {d['base_s']:.1f} s. Where the CPU goes, from the "
+            f"rows above: the cold load (parsing every file, {d['cold_s']:.1f} s on every core: see \"Cold load\"), "
+            f"then rendering every entry in 4 formats (the full render with nothing kept, {d['render_s']:.1f} s: "
+            f"its parts under \"Full render\") and writing the tree ({write_s:.1f} s in-process; the command "
+            f"writes while it renders), and packing every entry to keep it for the next build (~60 us an article, "
+            f"docs/performance.md). Every stage but the build process's assembly of the feeds runs on every core, "
+            f"so more cores close the gap: the same CPU on {enough} cores would need less than the baseline's "
+            f"{d['base_s']:.1f} s. On {cores} cores it needs less CPU per article: a cheaper entry than feedgen's "
+            f"(most of the render), or not keeping entries on a cold build (a trade: the next build into an empty "
+            f"directory then renders them all again).")
 
 
 def _profile(what: str, profile: str) -> str:
