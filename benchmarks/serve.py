@@ -408,31 +408,29 @@ def wait_for_change(server: Server, access: AccessLog, path: str, value_of: Any,
             return None
         return probe, time.perf_counter() - t_write, value_of(status, headers, body)
 
-    pool = ThreadPoolExecutor(parallel) if parallel > 1 else None
-    while time.monotonic() < deadline:
-        probes = [f"{run}-{n + i + 1}" for i in range(parallel)]
-        n += parallel
-        answered = pool.map(ask, probes) if pool is not None else map(ask, probes)
-        answers.extend(answer for answer in answered if answer is not None)
-        access.poll()
-        pending = []
-        for key, seconds, value in answers:
-            pid = access.by_probe.get(key)
-            if pid is None:
-                pending.append((key, seconds, value))  # not logged yet
-                continue
-            if value != old:
-                first_new[pid] = min(first_new.get(pid, seconds), seconds)
-            elif pid not in first_new:
-                last_old[pid] = max(last_old.get(pid, 0.0), seconds)
-        answers = pending
-        workers = server.workers()
-        done = len(workers) >= max(expect, 1) and all(pid in first_new for pid in workers)
-        if done:
-            break
-        time.sleep(interval)
-    if pool is not None:
-        pool.shutdown()
+    with ThreadPoolExecutor(parallel) as pool:  # one thread when parallel is 1: the same one request a round
+        while time.monotonic() < deadline:
+            probes = [f"{run}-{n + i + 1}" for i in range(parallel)]
+            n += parallel
+            answered = pool.map(ask, probes)
+            answers.extend(answer for answer in answered if answer is not None)
+            access.poll()
+            pending = []
+            for key, seconds, value in answers:
+                pid = access.by_probe.get(key)
+                if pid is None:
+                    pending.append((key, seconds, value))  # not logged yet
+                    continue
+                if value != old:
+                    first_new[pid] = min(first_new.get(pid, seconds), seconds)
+                elif pid not in first_new:
+                    last_old[pid] = max(last_old.get(pid, 0.0), seconds)
+            answers = pending
+            workers = server.workers()
+            done = len(workers) >= max(expect, 1) and all(pid in first_new for pid in workers)
+            if done:
+                break
+            time.sleep(interval)
     return {"workers": {str(pid): {"first_new": first_new.get(pid), "last_old": last_old.get(pid)}
                         for pid in workers},
             "all_workers": max(first_new[pid] for pid in workers) if done else None,
