@@ -26,7 +26,6 @@ import re  # noqa: E402
 import resource  # noqa: E402
 import sys  # noqa: E402
 import types  # noqa: E402
-from contextlib import nullcontext  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -451,7 +450,7 @@ def probe_build(args: argparse.Namespace) -> dict[str, Any]:
     t1 = time.perf_counter()
     cache = loader.cache() if args.kept else None
     # --kept: entries looked up in and kept beside the parse cache, as the command does (render/kept.py).
-    with kept_mod.kept_fragments(cache, site_mod.rendering_key(settings)) if cache else nullcontext() as kept:
+    with kept_mod.kept_fragments(cache, site_mod.rendering_key(settings)) as kept:
         site = site_mod.render_site(corpus, settings, build.OutputMemo(settings.out_dir),
                                     workers=os.cpu_count() or 1, kept=kept)
     loader.close()

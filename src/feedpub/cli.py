@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -228,8 +227,7 @@ def _render_and_write(settings: Settings, corpus: Corpus, lock_wait: float, reco
                 record.forget()  # until this build is whole: one killed half-way leaves no record behind
             # Each output is written as soon as it is rendered: the tree is never in memory whole.
             # Entry fragments are kept beside the parse results: the next build makes only new or edited ones.
-            with TreeWriter(out) as writer, \
-                    kept_fragments(cache, rendering_key(settings)) if cache else nullcontext() as kept:
+            with TreeWriter(out) as writer, kept_fragments(cache, rendering_key(settings)) as kept:
                 site = render_site(corpus, settings, OutputMemo(out), store=writer, workers=os.cpu_count() or 1,
                                    kept=kept)
                 for note in site.notes:

@@ -106,12 +106,16 @@ class KeptFragments:
 
 
 @contextmanager
-def kept_fragments(cache: ParseCache, rendering: bytes) -> Iterator[KeptFragments]:
+def kept_fragments(cache: ParseCache | None, rendering: bytes) -> Iterator[KeptFragments | None]:
     """The fragments kept in ``cache`` for ``rendering``: on leaving, all given to be kept are written.
+    No cache (``--no-cache``, or one that cannot be used): None, and every entry is made.
 
     The rendering is marked used first, so what a build killed half-way wrote is
     still pruned with its rendering (see :meth:`ParseCache.use_rendering`).
     """
+    if cache is None:
+        yield None
+        return
     kept = KeptFragments(cache, rendering)
     kept._touch()
     try:
