@@ -338,10 +338,7 @@ def profiles(n: int, r: dict[str, Any], d: dict[str, Any]) -> str:
                 f"({d['cold_s']:.1f} s), target 10%.** What a full build renders: {_kinds(b['by_kind'])}. "
                 f"Render time by part, in the build's own process (with more than one core, forked children make "
                 f"the entries meanwhile: the rows by output kind include the feeds' assembly, not the entries "
-                f"the children made, and the waits for them are a row of their own):\n\n"
-                + "\n".join([f"| {k} | {v:.2f} s | {b['calls'].get(k, 0):,} |" for k, v in
-                              sorted(b["parts"].items(), key=lambda kv: -kv[1]) if k.startswith("render")])
-                .join(["| part | time | calls |\n|---|---|---|\n", ""]))
+                f"the children made, and the waits for them are a row of their own):\n\n" + _render_parts(b))
         if "no_archives" in pr:
             na = pr["no_archives"]
             text += (f"\n\nThe same build with `FEEDPUB_ARCHIVES=0`: render {na['stages']['render']:.1f} s "
@@ -351,10 +348,7 @@ def profiles(n: int, r: dict[str, Any], d: dict[str, Any]) -> str:
             k = build["builds_kept"][-1]
             text += (f"\n\nThe same render with every entry kept by the build before (`render/kept.py`: the "
                      f"children unpack them instead of making them): {d['render_kept_s']:.1f} s "
-                     f"({d['render_kept_share'] * 100:.0f}% of the cold load), by part:\n\n"
-                     + "\n".join([f"| {key} | {v:.2f} s | {k['calls'].get(key, 0):,} |" for key, v in
-                                  sorted(k["parts"].items(), key=lambda kv: -kv[1]) if key.startswith("render")])
-                     .join(["| part | time | calls |\n|---|---|---|\n", ""]))
+                     f"({d['render_kept_share'] * 100:.0f}% of the cold load), by part:\n\n" + _render_parts(k))
             text += "\n\n" + _render_gap(b, k, d)
         if "render" in pr:
             p = pr["render"]
@@ -406,6 +400,13 @@ def profiles(n: int, r: dict[str, Any], d: dict[str, Any]) -> str:
                                       f"{rl['rendered']} files re-rendered), by cumulative time", rl["profile"])
         parts.append(text)
     return "\n\n".join(parts)
+
+
+def _render_parts(build: dict[str, Any]) -> str:
+    """A build probe's render time by part, longest first, as a table."""
+    rows = [f"| {key} | {seconds:.2f} s | {build['calls'].get(key, 0):,} |"
+            for key, seconds in sorted(build["parts"].items(), key=lambda kv: -kv[1]) if key.startswith("render")]
+    return "\n".join(["| part | time | calls |", "|---|---|---|", *rows])
 
 
 def _render_gap(b: dict[str, Any], k: dict[str, Any], d: dict[str, Any]) -> str:
